@@ -31,6 +31,12 @@ pub use seal::{FaceRect, OpenedPhoto, PhotoDetails, SealedPhoto, MAX_TOKEN_TIMES
 /// configured with this limit, so a photo that fits is never cut by one of them.
 pub const MAX_DEVICE_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The MQTT packet limit set on the broker and on every client, in both
+/// directions. It leaves room beyond [`MAX_DEVICE_MESSAGE_BYTES`] for the topic
+/// and MQTT headers, so that the message limit, which the hub checks and
+/// reports, is what decides whether a photo fits.
+pub const MQTT_PACKET_LIMIT: usize = MAX_DEVICE_MESSAGE_BYTES + 4096;
+
 /// The largest MQTT packet the hub sends to a device (a signed reply).
 pub const MAX_HUB_REPLY_BYTES: usize = 16 * 1024;
 

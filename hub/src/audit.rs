@@ -1,0 +1,426 @@
+//! The append-only audit log, chained so that edits are caught.
+//!
+//! Each entry carries an HMAC-SHA256, under the hub's audit key, of the previous
+//! entry's MAC and of its own fields. Someone who can rewrite the database but
+//! cannot read the key file can neither alter nor forge an entry. Cutting
+//! entries off the end leaves a valid chain, so the newest (seq, MAC) is also
+//! kept apart in `<data-dir>/audit.head`; `audit verify` prints it so that an
+//! operator can keep a copy elsewhere too.
+//!
+//! Entries name people by id, never by name, and never hold codes or tokens.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::db::{from_millis, to_millis};
+use crate::keys::{write_private_file, HubKeys, KeyError};
+
+/// What happened. The names are stable: they are what an auditor filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    ClassroomAdded,
+    ParentAdded,
+    ParentUnlocked,
+    ParentLocked,
+    DeviceRegistered,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    PhotosListed,
+    PreviewViewed,
+    OriginalRequested,
+    OriginalRequestRefused,
+    CodeSent,
+    CodeFailed,
+    OriginalDelivered,
+    PhotoReceived,
+    PhotoRejected,
+    MessageDropped,
+    RequestRefused,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClassroomAdded => "classroom_added",
+            Self::ParentAdded => "parent_added",
+            Self::ParentUnlocked => "parent_unlocked",
+            Self::ParentLocked => "parent_locked",
+            Self::DeviceRegistered => "device_registered",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::Logout => "logout",
+            Self::PhotosListed => "photos_listed",
+            Self::PreviewViewed => "preview_viewed",
+            Self::OriginalRequested => "original_requested",
+            Self::OriginalRequestRefused => "original_request_refused",
+            Self::CodeSent => "code_sent",
+            Self::CodeFailed => "code_failed",
+            Self::OriginalDelivered => "original_delivered",
+            Self::PhotoReceived => "photo_received",
+            Self::PhotoRejected => "photo_rejected",
+            Self::MessageDropped => "message_dropped",
+            Self::RequestRefused => "request_refused",
+        }
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Parent(Uuid),
+    Device(Uuid),
+    /// Someone at the hub's command line.
+    Operator,
+    /// A request or message with no authenticated sender.
+    Anonymous,
+    /// The hub itself.
+    Hub,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Parent(id) => write!(f, "parent:{id}"),
+            Actor::Device(id) => write!(f, "device:{id}"),
+            Actor::Operator => f.write_str("operator"),
+            Actor::Anonymous => f.write_str("anonymous"),
+            Actor::Hub => f.write_str("hub"),
+        }
+    }
+}
+
+/// One thing to record.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub kind: AuditKind,
+    pub actor: Actor,
+    /// The id of what it happened to (a photo, a request, a device…).
+    pub subject: Option<String>,
+    pub ip: Option<IpAddr>,
+    /// Further facts, as JSON. Ids and reasons only; never names or secrets.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(kind: AuditKind, actor: Actor) -> Self {
+        Self {
+            kind,
+            actor,
+            subject: None,
+            ip: None,
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn subject(mut self, subject: impl ToString) -> Self {
+        self.subject = Some(subject.to_string());
+        self
+    }
+
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.ip = Some(ip);
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write the audit log: {0}")]
+    Database(#[from] rusqlite::Error),
+
+    #[error("cannot keep the audit head: {0}")]
+    Head(#[from] KeyError),
+
+    #[error("cannot read the audit head {path}: {detail}")]
+    HeadUnreadable { path: PathBuf, detail: String },
+}
+
+/// The newest entry's position and MAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub mac: String,
+}
+
+/// What `verify` found.
+#[derive(Debug)]
+pub enum Verdict {
+    Intact {
+        entries: i64,
+        head: Option<AuditHead>,
+    },
+    Broken {
+        reason: String,
+    },
+}
+
+/// The audit log of one hub.
+#[derive(Clone)]
+pub struct AuditLog {
+    keys: Arc<HubKeys>,
+    head_path: PathBuf,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl AuditLog {
+    pub fn new(keys: Arc<HubKeys>, data_dir: &Path) -> Self {
+        Self {
+            keys,
+            head_path: data_dir.join("audit.head"),
+        }
+    }
+
+    /// Appends one entry in its own transaction and moves the head forward.
+    pub fn record(
+        &self,
+        conn: &mut Connection,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), AuditError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head = self.append(&tx, at, event)?;
+        tx.commit()?;
+        self.publish_head(&head)
+    }
+
+    /// Appends one entry inside the caller's transaction. The caller commits,
+    /// then hands the returned head to [`AuditLog::publish_head`].
+    pub fn append(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<AuditHead, AuditError> {
+        let previous: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let (previous_seq, previous_mac) = previous.unwrap_or((0, vec![0u8; 32]));
+
+        let entry = Entry {
+            seq: previous_seq + 1,
+            at: to_millis(at),
+            kind: event.kind.as_str().to_owned(),
+            actor: event.actor.to_string(),
+            subject: event.subject.clone(),
+            ip: event.ip.map(|ip| ip.to_string()),
+            detail: event.detail.to_string(),
+        };
+        let mac = self.mac(&previous_mac, &entry);
+
+        tx.execute(
+            "INSERT INTO audit_log (seq, at, kind, actor, subject, ip, detail, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                entry.seq,
+                entry.at,
+                entry.kind,
+                entry.actor,
+                entry.subject,
+                entry.ip,
+                entry.detail,
+                mac.as_slice()
+            ],
+        )?;
+
+        Ok(AuditHead {
+            seq: entry.seq,
+            mac: hex::encode(mac),
+        })
+    }
+
+    /// Records a committed entry as the newest. Heads only move forward: two
+    /// processes publishing out of order cannot move it back.
+    pub fn publish_head(&self, head: &AuditHead) -> Result<(), AuditError> {
+        let lock_path = self.head_path.with_extension("lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| KeyError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        lock.lock().map_err(|source| KeyError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+
+        if let Some(current) = self.read_head()? {
+            if current.seq >= head.seq {
+                return Ok(());
+            }
+        }
+
+        // The head names a MAC, which is no secret; the file is private anyway.
+        let text = serde_json::to_vec(head).unwrap_or_default();
+        write_private_file(&self.head_path, &text)?;
+        Ok(())
+    }
+
+    /// Checks every entry's MAC and the chain's end against the head file.
+    pub fn verify(&self, conn: &Connection) -> Result<Verdict, AuditError> {
+        let mut statement = conn.prepare(
+            "SELECT seq, at, kind, actor, subject, ip, detail, mac FROM audit_log ORDER BY seq",
+        )?;
+        let mut rows = statement.query([])?;
+
+        let mut previous_mac = vec![0u8; 32];
+        let mut expected_seq = 1;
+        let mut macs_by_seq = Vec::new();
+        while let Some(row) = rows.next()? {
+            let entry = Entry {
+                seq: row.get(0)?,
+                at: row.get(1)?,
+                kind: row.get(2)?,
+                actor: row.get(3)?,
+                subject: row.get(4)?,
+                ip: row.get(5)?,
+                detail: row.get(6)?,
+            };
+            let stored_mac: Vec<u8> = row.get(7)?;
+
+            if entry.seq != expected_seq {
+                return Ok(Verdict::Broken {
+                    reason: format!(
+                        "entry {expected_seq} is missing (the next entry is {})",
+                        entry.seq
+                    ),
+                });
+            }
+
+            let expected_mac = self.mac(&previous_mac, &entry);
+            if !bool::from(expected_mac.as_slice().ct_eq(&stored_mac)) {
+                return Ok(Verdict::Broken {
+                    reason: format!(
+                        "entry {} ({} at {}) does not match its MAC: it was altered, or an earlier entry was",
+                        entry.seq,
+                        entry.kind,
+                        from_millis(entry.at).to_rfc3339()
+                    ),
+                });
+            }
+
+            macs_by_seq.push(stored_mac.clone());
+            previous_mac = stored_mac;
+            expected_seq += 1;
+        }
+
+        let entries = expected_seq - 1;
+        let head = self.read_head()?;
+        match &head {
+            None if entries > 0 => {
+                return Ok(Verdict::Broken {
+                    reason: format!(
+                        "the head file {} is missing but the log has {entries} entries",
+                        self.head_path.display()
+                    ),
+                })
+            }
+            None => {}
+            Some(head) => {
+                let recorded = usize::try_from(head.seq - 1)
+                    .ok()
+                    .and_then(|index| macs_by_seq.get(index));
+                let Some(recorded) = recorded else {
+                    return Ok(Verdict::Broken {
+                        reason: format!(
+                            "the log ends at entry {entries} but the head names entry {}: entries were cut off the end",
+                            head.seq
+                        ),
+                    });
+                };
+                if hex::encode(recorded) != head.mac {
+                    return Ok(Verdict::Broken {
+                        reason: format!(
+                            "entry {} does not match the MAC recorded in the head file",
+                            head.seq
+                        ),
+                    });
+                }
+            }
+        }
+
+        let head = macs_by_seq.last().map(|mac| AuditHead {
+            seq: entries,
+            mac: hex::encode(mac),
+        });
+        Ok(Verdict::Intact { entries, head })
+    }
+
+    fn read_head(&self) -> Result<Option<AuditHead>, AuditError> {
+        match fs::read(&self.head_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+                AuditError::HeadUnreadable {
+                    path: self.head_path.clone(),
+                    detail: error.to_string(),
+                }
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(AuditError::HeadUnreadable {
+                path: self.head_path.clone(),
+                detail: error.to_string(),
+            }),
+        }
+    }
+
+    fn mac(&self, previous_mac: &[u8], entry: &Entry) -> Vec<u8> {
+        // An HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = HmacSha256::new_from_slice(self.keys.audit.expose_secret())
+            .expect("HMAC takes keys of any length");
+        mac.update(previous_mac);
+        mac.update(&entry.seq.to_be_bytes());
+        mac.update(&entry.at.to_be_bytes());
+        for field in [
+            Some(entry.kind.as_str()),
+            Some(entry.actor.as_str()),
+            entry.subject.as_deref(),
+            entry.ip.as_deref(),
+            Some(entry.detail.as_str()),
+        ] {
+            // Length-prefixed, with absent fields distinct from empty ones, so
+            // no two different entries feed the MAC the same bytes.
+            match field {
+                Some(text) => {
+                    mac.update(&[1]);
+                    mac.update(&(text.len() as u64).to_be_bytes());
+                    mac.update(text.as_bytes());
+                }
+                None => mac.update(&[0]),
+            }
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// One row as stored.
+struct Entry {
+    seq: i64,
+    at: i64,
+    kind: String,
+    actor: String,
+    subject: Option<String>,
+    ip: Option<String>,
+    detail: String,
+}

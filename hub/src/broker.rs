@@ -1,0 +1,147 @@
+//! The embedded MQTT broker (rumqttd), for a hub that needs no other server.
+//!
+//! Every client logs in with its own credentials: the hub with the password in
+//! its key directory, each device with the password from its provisioning file.
+//! A client must also use the client id that belongs to its login, so that no
+//! device can take over the hub's MQTT session (or another device's) by
+//! connecting with the same client id.
+//!
+//! rumqttd has no per-topic ACLs, so a logged-in device could publish under
+//! another device's topic; the hub therefore trusts only signed messages, and
+//! devices trust only signed replies.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use guardian_protocol::MQTT_PACKET_LIMIT;
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::accounts::{Accounts, HUB_MQTT_USERNAME};
+
+/// The client id the hub itself uses.
+pub const HUB_CLIENT_ID: &str = "guardian-hub";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen for MQTT on {addr}: {source}; pick another address with --mqtt")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+
+    #[error("the embedded MQTT broker did not start listening on {addr} within {seconds} s")]
+    NotListening { addr: SocketAddr, seconds: u64 },
+
+    #[error("cannot start the embedded MQTT broker: {0}")]
+    Start(String),
+}
+
+/// Starts the broker on its own threads and returns once it accepts
+/// connections, with the address it listens on.
+pub fn start_embedded(
+    listen: SocketAddr,
+    accounts: Accounts,
+    hub_password: &str,
+) -> Result<SocketAddr, BrokerError> {
+    let addr = free_address(listen)?;
+    let hub_password = Zeroizing::new(hub_password.to_owned());
+
+    let mut connections = ConnectionSettings {
+        connection_timeout_ms: 10_000,
+        max_payload_size: MQTT_PACKET_LIMIT,
+        max_inflight_count: 100,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    connections.set_auth_handler(move |client_id, username, password| {
+        let allowed = client_may_connect(&accounts, &hub_password, &client_id, &username, &password);
+        if !allowed {
+            tracing::warn!(client_id, username, "mqtt login refused");
+        }
+        std::future::ready(allowed)
+    });
+
+    let server = ServerSettings {
+        name: "guardian-mqtt".to_owned(),
+        listen: addr,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
+    let config = Config {
+        id: 0,
+        router: RouterConfig {
+            max_connections: 1_000,
+            max_outgoing_packet_count: 200,
+            // A segment must hold the largest message; four of them bound the
+            // broker's memory for messages in flight.
+            max_segment_size: 2 * MQTT_PACKET_LIMIT,
+            max_segment_count: 4,
+            ..Default::default()
+        },
+        v4: Some(HashMap::from([("guardian".to_owned(), server)])),
+        ..Default::default()
+    };
+
+    let mut broker = rumqttd::Broker::new(config);
+    std::thread::Builder::new()
+        .name("mqtt-broker".to_owned())
+        .spawn(move || {
+            if let Err(error) = broker.start() {
+                tracing::error!(%error, "the embedded MQTT broker stopped");
+            }
+        })
+        .map_err(|error| BrokerError::Start(error.to_string()))?;
+
+    wait_until_listening(addr, Duration::from_secs(10))?;
+    Ok(addr)
+}
+
+fn client_may_connect(
+    accounts: &Accounts,
+    hub_password: &str,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> bool {
+    if username == HUB_MQTT_USERNAME {
+        return client_id == HUB_CLIENT_ID
+            && bool::from(password.as_bytes().ct_eq(hub_password.as_bytes()));
+    }
+
+    let Some(device_id) = username.strip_prefix("device-") else {
+        return false;
+    };
+    client_id == device_id && accounts.check_device_mqtt_login(username, password)
+}
+
+/// Resolves port 0 to a free port and fails early, with a clear message, when
+/// the address is taken (rumqttd would only log it from its own thread).
+fn free_address(listen: SocketAddr) -> Result<SocketAddr, BrokerError> {
+    let probe = TcpListener::bind(listen).map_err(|source| BrokerError::Bind {
+        addr: listen,
+        source,
+    })?;
+    probe.local_addr().map_err(|source| BrokerError::Bind {
+        addr: listen,
+        source,
+    })
+}
+
+fn wait_until_listening(addr: SocketAddr, limit: Duration) -> Result<(), BrokerError> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(BrokerError::NotListening {
+        addr,
+        seconds: limit.as_secs(),
+    })
+}

@@ -1,0 +1,274 @@
+//! Receiving photos from devices over MQTT.
+//!
+//! A message is trusted only after its signature verifies under the key of the
+//! registered, unrevoked device named both in the topic and in the message.
+//! Anything else is dropped with a log line and an audit entry and gets no
+//! reply, so a forger learns nothing. A genuine message whose envelope cannot
+//! be used gets a signed rejection, so the device stops resending it. A photo
+//! is acknowledged only after the store has committed it durably.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use guardian_protocol::{
+    envelope_sha256, topics, DeviceMessage, HubReply, PhotoEnvelope, PhotoUpload, SignedMessage,
+    SignedReply, MAX_HUB_REPLY_BYTES, MQTT_PACKET_LIMIT,
+};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::accounts::HUB_MQTT_USERNAME;
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::broker::HUB_CLIENT_ID;
+use crate::store::{PhotoRecord, PutOutcome};
+use crate::Hub;
+
+/// What a device is told when its envelope is refused. One generic reason for
+/// every cause, so a forger with a stolen device key learns nothing about which
+/// check failed; the audit log keeps the detail.
+pub const GENERIC_REJECTION: &str = "the hub cannot accept this photo";
+
+/// What became of one incoming message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not from a registered device, or not signed by it: no reply.
+    Dropped { reason: String },
+    /// Genuine: answer the device on its replies topic.
+    Reply {
+        device_id: Uuid,
+        payload: Vec<u8>,
+        stored: bool,
+    },
+    /// The hub could not store it right now (disk, database); no reply, so the
+    /// device sends it again later.
+    Retry { reason: String },
+}
+
+/// Connects to the broker and handles messages until the task is dropped.
+/// Connection errors are retried with back-off; they never end the hub.
+pub async fn run(hub: Arc<Hub>, host: String, port: u16) {
+    let mut options = MqttOptions::new(HUB_CLIENT_ID, host, port);
+    options.set_credentials(HUB_MQTT_USERNAME, hub.keys.mqtt_password());
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(MQTT_PACKET_LIMIT, MAX_HUB_REPLY_BYTES.max(4096) * 4);
+    options.set_clean_session(true);
+
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_millis(200);
+                tracing::info!("hub connected to the mqtt broker");
+                if let Err(error) = client.subscribe(topics::ALL_PHOTOS, QoS::AtLeastOnce).await {
+                    tracing::error!(%error, "cannot subscribe to device photos");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let hub = hub.clone();
+                let topic = publish.topic.clone();
+                let payload = publish.payload.to_vec();
+                let outcome =
+                    tokio::task::spawn_blocking(move || handle_message(&hub, &topic, &payload))
+                        .await;
+                match outcome {
+                    Ok(Outcome::Reply {
+                        device_id, payload, ..
+                    }) => {
+                        if let Err(error) = client
+                            .publish(topics::replies(device_id), QoS::AtLeastOnce, false, payload)
+                            .await
+                        {
+                            tracing::error!(%error, %device_id, "cannot queue a reply");
+                        }
+                    }
+                    Ok(Outcome::Dropped { .. } | Outcome::Retry { .. }) => {}
+                    Err(error) => tracing::error!(%error, "photo handling panicked"),
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "mqtt connection problem");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Checks, stores and answers one message. Pure of the network, so tests can
+/// drive it with forged and broken input directly.
+pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
+    let Some(topic_device) = topics::device_of_photos_topic(topic) else {
+        return drop_message(hub, None, "the topic does not name a device", payload.len());
+    };
+
+    let signed = match SignedMessage::decode(payload) {
+        Ok(signed) => signed,
+        Err(error) => return drop_message(hub, Some(topic_device), &error.to_string(), payload.len()),
+    };
+    if signed.device_id != topic_device {
+        return drop_message(
+            hub,
+            Some(topic_device),
+            "the message names another device than its topic",
+            payload.len(),
+        );
+    }
+
+    let device = match hub.accounts.device(topic_device) {
+        Ok(Some(device)) if !device.revoked => device,
+        Ok(Some(_)) => return drop_message(hub, Some(topic_device), "the device is revoked", payload.len()),
+        Ok(None) => {
+            return drop_message(hub, Some(topic_device), "the device is not registered", payload.len())
+        }
+        Err(error) => return retry(topic_device, &error.to_string()),
+    };
+
+    let message = match signed.verify(&device.verifying_key) {
+        Ok(message) => message,
+        Err(error) => return drop_message(hub, Some(topic_device), &error.to_string(), payload.len()),
+    };
+
+    match message {
+        DeviceMessage::Photo(upload) => receive_photo(hub, &device, upload),
+    }
+}
+
+fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUpload) -> Outcome {
+    let digest = envelope_sha256(&upload.envelope);
+    let received_at = hub.clock.now();
+    let skew_ms = (received_at - upload.sent_at).num_milliseconds();
+    if let Err(error) = hub.accounts.record_device_seen(device.id, skew_ms) {
+        tracing::warn!(%error, device_id = %device.id, "cannot record the device's last contact");
+    }
+
+    let envelope = match PhotoEnvelope::from_bytes(&upload.envelope) {
+        Ok(envelope) => envelope,
+        Err(error) => return reject(hub, device.id, Uuid::nil(), digest, &error.to_string()),
+    };
+    let photo_id = envelope.photo_id;
+    if envelope.device_id != device.id {
+        return reject(hub, device.id, photo_id, digest, "the envelope names another device");
+    }
+
+    // Open in memory only to check every part's integrity and read the face
+    // boxes; the decrypted bytes are dropped here and never written.
+    let details = match envelope
+        .sealed
+        .open(&hub.keys.sealing, photo_id)
+        .and_then(|opened| opened.verify_all())
+    {
+        Ok(details) => details,
+        Err(error) => return reject(hub, device.id, photo_id, digest, &error.to_string()),
+    };
+
+    let record = PhotoRecord {
+        id: photo_id,
+        device_id: device.id,
+        classroom_id: device.classroom_id,
+        captured_at: envelope.captured_at,
+        received_at,
+        device_sent_at: upload.sent_at,
+        faces: details.faces.len() as u32,
+        width: details.width,
+        height: details.height,
+        damaged: details.damaged,
+        envelope_sha256: digest,
+    };
+
+    match hub.store.put(&record, &upload.envelope) {
+        Ok(PutOutcome::Stored) => {
+            let event = AuditEvent::new(AuditKind::PhotoReceived, Actor::Device(device.id))
+                .subject(photo_id)
+                .detail(json!({
+                    "classroom_id": device.classroom_id,
+                    "faces": record.faces,
+                    "damaged": record.damaged,
+                    "bytes": upload.envelope.len(),
+                    "device_clock_skew_ms": skew_ms,
+                }));
+            if let Err(error) = hub.audit.record(&mut hub.db.lock(), received_at, &event) {
+                tracing::error!(%error, %photo_id, "photo stored but its audit entry failed");
+            }
+            tracing::info!(%photo_id, device_id = %device.id, faces = record.faces, skew_ms, "photo stored");
+            stored(hub, device.id, photo_id, digest)
+        }
+        Ok(PutOutcome::AlreadyStored) => {
+            tracing::info!(%photo_id, device_id = %device.id, "photo already stored; acknowledging again");
+            stored(hub, device.id, photo_id, digest)
+        }
+        Ok(PutOutcome::Conflict) => reject(
+            hub,
+            device.id,
+            photo_id,
+            digest,
+            "a photo with this id is already stored with other bytes",
+        ),
+        Err(error) => retry(device.id, &error.to_string()),
+    }
+}
+
+fn stored(hub: &Hub, device_id: Uuid, photo_id: Uuid, envelope_sha256: [u8; 32]) -> Outcome {
+    let reply = HubReply::Stored {
+        device_id,
+        photo_id,
+        envelope_sha256,
+    };
+    Outcome::Reply {
+        device_id,
+        payload: SignedReply::sign(&reply, &hub.keys.signing),
+        stored: true,
+    }
+}
+
+fn reject(
+    hub: &Hub,
+    device_id: Uuid,
+    photo_id: Uuid,
+    envelope_sha256: [u8; 32],
+    reason: &str,
+) -> Outcome {
+    tracing::warn!(%device_id, %photo_id, reason, "photo rejected");
+    let event = AuditEvent::new(AuditKind::PhotoRejected, Actor::Device(device_id))
+        .subject(photo_id)
+        .detail(json!({ "reason": reason }));
+    if let Err(error) = hub.audit.record(&mut hub.db.lock(), hub.clock.now(), &event) {
+        tracing::error!(%error, %photo_id, "cannot audit a rejected photo");
+    }
+
+    let reply = HubReply::Rejected {
+        device_id,
+        photo_id,
+        envelope_sha256,
+        reason: GENERIC_REJECTION.to_owned(),
+    };
+    Outcome::Reply {
+        device_id,
+        payload: SignedReply::sign(&reply, &hub.keys.signing),
+        stored: false,
+    }
+}
+
+fn drop_message(hub: &Hub, claimed_device: Option<Uuid>, reason: &str, bytes: usize) -> Outcome {
+    tracing::warn!(device_id = ?claimed_device, reason, bytes, "mqtt message dropped");
+    let mut event = AuditEvent::new(AuditKind::MessageDropped, Actor::Anonymous)
+        .detail(json!({ "reason": reason, "bytes": bytes }));
+    if let Some(device_id) = claimed_device {
+        event = event.subject(format!("device:{device_id}"));
+    }
+    if let Err(error) = hub.audit.record(&mut hub.db.lock(), hub.clock.now(), &event) {
+        tracing::error!(%error, "cannot audit a dropped message");
+    }
+    Outcome::Dropped {
+        reason: reason.to_owned(),
+    }
+}
+
+fn retry(device_id: Uuid, reason: &str) -> Outcome {
+    tracing::error!(%device_id, reason, "cannot store a photo now; the device will resend it");
+    Outcome::Retry {
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,73 @@
+//! The Guardian hub: one server per school.
+//!
+//! It receives sealed photos from classroom devices over MQTT, stores them still
+//! sealed, and serves the page where parents see previews with every face
+//! covered and, after a one-time code, a watermarked original. Every access is
+//! written to a chained audit log.
+
+pub mod accounts;
+pub mod audit;
+pub mod broker;
+pub mod clock;
+pub mod db;
+pub mod ingest;
+pub mod keys;
+pub mod metadata;
+pub mod store;
+pub mod watermark;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use accounts::Accounts;
+use audit::AuditLog;
+use clock::Clock;
+use db::{Db, DbError};
+use keys::{HubKeys, KeyError};
+use store::{PhotoStore, SqliteFileStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+
+    #[error(transparent)]
+    Database(#[from] DbError),
+
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything one hub holds, shared by the web server, the MQTT ingest and the
+/// command line.
+pub struct Hub {
+    pub data_dir: PathBuf,
+    pub db: Db,
+    pub keys: Arc<HubKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub audit: AuditLog,
+    pub accounts: Accounts,
+    pub store: Arc<dyn PhotoStore>,
+}
+
+impl Hub {
+    /// Opens a data directory, creating its keys and database on first use.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
+        keys::create_private_dir(data_dir)?;
+        let keys = Arc::new(HubKeys::load_or_create(data_dir)?);
+        let db = Db::open(&data_dir.join("hub.sqlite"))?;
+        let audit = AuditLog::new(keys.clone(), data_dir);
+        let accounts = Accounts::new(db.clone(), clock.clone(), audit.clone());
+        let store = Arc::new(SqliteFileStore::new(db.clone(), data_dir)?);
+
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            db,
+            keys,
+            clock,
+            audit,
+            accounts,
+            store,
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! `guardian-hub`: the school hub's command line.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use guardian_hub::audit::Verdict;
+use guardian_hub::clock::SystemClock;
+use guardian_hub::keys::write_private_file;
+use guardian_hub::{broker, ingest, Hub};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(name = "guardian-hub", version, about = "Guardian school hub")]
+struct Cli {
+    /// Where the hub keeps its keys, database and sealed photos.
+    #[arg(long, env = "GUARDIAN_DATA_DIR", default_value = "/var/lib/guardian-hub")]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the embedded MQTT broker, the photo ingest and the parents' web page.
+    Serve {
+        /// Address of the parents' web page (port 0 picks a free port).
+        #[arg(long, env = "GUARDIAN_HTTP", default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+
+        /// Address of the embedded MQTT broker.
+        #[arg(long, env = "GUARDIAN_MQTT", default_value = "127.0.0.1:1883")]
+        mqtt: SocketAddr,
+    },
+    /// Manages classrooms.
+    Classroom {
+        #[command(subcommand)]
+        command: ClassroomCommand,
+    },
+    /// Manages parents' accounts.
+    Parent {
+        #[command(subcommand)]
+        command: ParentCommand,
+    },
+    /// Registers classroom devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Checks the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassroomCommand {
+    /// Adds a classroom.
+    Add { name: String },
+}
+
+#[derive(Subcommand)]
+enum ParentCommand {
+    /// Adds a parent; the password is read from stdin.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Phone number in E.164 form, e.g. +34600111222; it is also the login.
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        classroom: String,
+    },
+    /// Lifts the lock that repeated wrong codes put on a parent.
+    Unlock {
+        #[arg(long)]
+        phone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Registers a device and writes its provisioning file (a secret: copy it to
+    /// the device and delete it here).
+    Add {
+        #[arg(long)]
+        classroom: String,
+        /// The broker address the device will connect to, as HOST:PORT.
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks every entry's MAC and the log's end; exits non-zero if altered.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a broken one should not stop the hub silently.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("warning: ignoring .env: {error}");
+        }
+    }
+    init_logging();
+
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let hub = Hub::open(&cli.data_dir, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
+
+    match cli.command {
+        Command::Serve { http, mqtt } => serve(hub, http, mqtt),
+        Command::Classroom {
+            command: ClassroomCommand::Add { name },
+        } => {
+            let id = hub.accounts.add_classroom(&name)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parent {
+            command:
+                ParentCommand::Add {
+                    name,
+                    phone,
+                    classroom,
+                },
+        } => {
+            let password = read_password()?;
+            let id = hub
+                .accounts
+                .add_parent(&name, &phone, &password, &classroom)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parent {
+            command: ParentCommand::Unlock { phone },
+        } => {
+            hub.accounts.unlock_parent(&phone)?;
+            eprintln!("parent {phone} unlocked");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Device {
+            command:
+                DeviceCommand::Add {
+                    classroom,
+                    broker,
+                    out,
+                },
+        } => {
+            add_device(&hub, &classroom, &broker, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => verify_audit(&hub),
+    }
+}
+
+fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let hub = Arc::new(hub);
+
+        if !mqtt.ip().is_loopback() {
+            tracing::warn!(%mqtt, "the embedded broker speaks plain MQTT on a network address: photos are sealed, but logins cross the network in clear text");
+        }
+        let mqtt = broker::start_embedded(mqtt, hub.accounts.clone(), hub.keys.mqtt_password())?;
+
+        let listener = tokio::net::TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {http}; pick another address with --http"))?;
+        let http = listener.local_addr()?;
+
+
+        println!("http={http} mqtt={mqtt}");
+        std::io::stdout().flush()?;
+        tracing::info!(%http, %mqtt, data_dir = %hub.data_dir.display(), "guardian hub serving");
+
+        let ingest = tokio::spawn(ingest::run(hub.clone(), mqtt.ip().to_string(), mqtt.port()));
+        tokio::select! {
+            _ = std::future::pending::<()>() => { drop(listener); }
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        ingest.abort();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!(
+            "{} already exists; choose another --out or remove it first",
+            out.display()
+        );
+    }
+    let provisioning = hub.accounts.add_device(classroom, broker, hub.keys.public())?;
+    write_private_file(out, provisioning.to_json().as_bytes())?;
+    eprintln!(
+        "device {} registered in {classroom}; provisioning file written to {} (keep it secret)",
+        provisioning.device_id,
+        out.display()
+    );
+    println!("{}", provisioning.device_id);
+    Ok(())
+}
+
+fn verify_audit(hub: &Hub) -> anyhow::Result<ExitCode> {
+    let verdict = hub.audit.verify(&hub.db.lock())?;
+    match verdict {
+        Verdict::Intact { entries, head } => {
+            println!("audit log intact: {entries} entries");
+            match head {
+                Some(head) => println!("head: seq={} mac={}", head.seq, head.mac),
+                None => println!("head: (empty log)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Verdict::Broken { reason } => {
+            println!("audit log BROKEN: {reason}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Reads a password from stdin, removing one trailing newline.
+fn read_password() -> anyhow::Result<Zeroizing<String>> {
+    let mut password = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from stdin")?;
+    if password.ends_with('\n') {
+        password.pop();
+        if password.ends_with('\r') {
+            password.pop();
+        }
+    }
+    Ok(password)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn,rumqttc=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
