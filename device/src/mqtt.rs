@@ -1,0 +1,250 @@
+//! The MQTT connection to the school's broker: client options, and an event
+//! loop task that keeps reconnecting with back-off for as long as it runs.
+//!
+//! rumqttc's event loop returns an error every time the broker is unreachable;
+//! polling it again reconnects. This module turns that into a stream of
+//! [`LinkEvent`]s, so the sync worker only sees "connected", "disconnected" and
+//! the messages that arrive.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use guardian_protocol::{Provisioning, MAX_DEVICE_MESSAGE_BYTES, MAX_HUB_REPLY_BYTES};
+use rumqttc::{AsyncClient, ClientError, Event, EventLoop, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// How often the client pings an idle broker.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// Room for the topic name and packet header on top of a message's payload.
+const PACKET_OVERHEAD: usize = 1024;
+
+/// First and longest wait before reconnecting to a broker that is down.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Requests (publications, subscriptions) queued for the event loop at once.
+/// Each publication holds a whole photo, so the queue is kept short.
+const REQUEST_QUEUE: usize = 8;
+
+/// Where the broker listens: `host:port`, or `[v6 address]:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+/// A broker setting that is not `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("broker address {0:?} is not HOST:PORT (for example 127.0.0.1:1883)")]
+pub struct BadBrokerAddress(String);
+
+impl FromStr for BrokerAddress {
+    type Err = BadBrokerAddress;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || BadBrokerAddress(text.to_string());
+        let (host, port) = text.trim().rsplit_once(':').ok_or_else(bad)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(['/', ' ']) {
+            return Err(bad());
+        }
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if port == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl BrokerAddress {
+    /// Whether the broker is on this machine, where plain MQTT is not seen by
+    /// anyone on the network.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// What the connection reports to the sync worker.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A new session with the broker: subscriptions and unacknowledged
+    /// publications of the old one are gone (clean session).
+    Connected,
+    /// The connection dropped; the task is already retrying.
+    Disconnected,
+    /// A message arrived on a subscribed topic.
+    Message { topic: String, payload: Vec<u8> },
+}
+
+/// A running connection: the client to send through and the events that come back.
+pub struct Link {
+    pub client: AsyncClient,
+    pub events: mpsc::Receiver<LinkEvent>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Link {
+    /// Queues a QoS 1 publication without waiting; fails when the queue is full.
+    pub fn try_publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), ClientError> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+    }
+
+    /// Queues a QoS 1 subscription without waiting.
+    pub fn try_subscribe(&self, topic: &str) -> Result<(), ClientError> {
+        self.client.try_subscribe(topic, QoS::AtLeastOnce)
+    }
+}
+
+/// Client options for this device: its id as client id, its credentials, a
+/// clean session, and packet limits that fit a whole photo out and a reply in.
+pub fn options(provisioning: &Provisioning, broker: &BrokerAddress) -> MqttOptions {
+    let mut options = MqttOptions::new(
+        provisioning.device_id.to_string(),
+        broker.host.clone(),
+        broker.port,
+    );
+    options
+        .set_credentials(
+            provisioning.mqtt_username.clone(),
+            provisioning.mqtt_password(),
+        )
+        .set_clean_session(true)
+        .set_keep_alive(KEEP_ALIVE)
+        .set_max_packet_size(
+            MAX_HUB_REPLY_BYTES + PACKET_OVERHEAD,
+            MAX_DEVICE_MESSAGE_BYTES + PACKET_OVERHEAD,
+        );
+    options
+}
+
+/// Starts the event loop task. Must be called inside a Tokio runtime.
+pub fn connect(options: MqttOptions, broker: &BrokerAddress) -> Link {
+    let (client, event_loop) = AsyncClient::new(options, REQUEST_QUEUE);
+    let (events_tx, events) = mpsc::channel(64);
+    let task = tokio::spawn(drive(event_loop, events_tx, broker.to_string()));
+    Link {
+        client,
+        events,
+        task,
+    }
+}
+
+/// Polls the event loop forever, reconnecting with exponential back-off, and
+/// forwards what matters. Ends when the receiving side is dropped.
+async fn drive(mut event_loop: EventLoop, events: mpsc::Sender<LinkEvent>, broker: String) {
+    let mut backoff = MIN_BACKOFF;
+    let mut connected = false;
+    let mut failures: u32 = 0;
+
+    loop {
+        let forward = match event_loop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                info!(%broker, "connected to the broker");
+                connected = true;
+                backoff = MIN_BACKOFF;
+                failures = 0;
+                Some(LinkEvent::Connected)
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => Some(LinkEvent::Message {
+                topic: publish.topic,
+                payload: publish.payload.to_vec(),
+            }),
+            Ok(_) => None,
+            Err(error) => {
+                failures += 1;
+                // Loud once, quiet while the broker stays down.
+                if connected || failures == 1 {
+                    warn!(%broker, %error, "broker unreachable; retrying with back-off");
+                } else {
+                    debug!(%broker, %error, failures, "broker still unreachable");
+                }
+                let was_connected = std::mem::replace(&mut connected, false);
+                if was_connected && events.send(LinkEvent::Disconnected).await.is_err() {
+                    return;
+                }
+
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                None
+            }
+        };
+
+        if let Some(event) = forward {
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_addresses_parse_host_and_port() {
+        let parse = |s: &str| s.parse::<BrokerAddress>();
+        assert_eq!(
+            parse("127.0.0.1:1883"),
+            Ok(BrokerAddress {
+                host: "127.0.0.1".into(),
+                port: 1883
+            })
+        );
+        assert_eq!(parse("hub.local:8883").unwrap().host, "hub.local");
+        assert_eq!(parse("[::1]:1883").unwrap().host, "::1");
+        assert_eq!(parse("[::1]:1883").unwrap().to_string(), "[::1]:1883");
+        for bad in [
+            "",
+            "hub",
+            ":1883",
+            "hub:",
+            "hub:0",
+            "hub:70000",
+            "mqtt://hub:1883",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn only_local_brokers_count_as_loopback() {
+        let loopback = |s: &str| s.parse::<BrokerAddress>().unwrap().is_loopback();
+        assert!(loopback("127.0.0.1:1883"));
+        assert!(loopback("localhost:1883"));
+        assert!(loopback("[::1]:1883"));
+        assert!(!loopback("192.168.1.10:1883"));
+        assert!(!loopback("hub.school:1883"));
+    }
+}
