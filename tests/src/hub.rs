@@ -1,0 +1,260 @@
+//! Starting a real hub and running real devices against it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::binary;
+
+/// A `guardian-hub serve` process on loopback, stopped when dropped.
+pub struct RunningHub {
+    pub data_dir: PathBuf,
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+/// Runs a hub CLI command and returns its output, panicking on failure.
+pub fn hub_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary("guardian-hub"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start guardian-hub");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("guardian-hub output")
+}
+
+/// Like [`hub_cli`], asserting success.
+pub fn hub_ok(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let output = hub_cli(data_dir, args, stdin);
+    assert!(
+        output.status.success(),
+        "guardian-hub {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A free loopback port (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+impl RunningHub {
+    /// Starts `serve` on loopback; `mqtt_port` lets a restarted hub come back
+    /// on the port its devices know.
+    pub fn start(data_dir: &Path, mqtt_port: u16) -> RunningHub {
+        let log = data_dir.with_extension("serve.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("hub log");
+        let mut child = Command::new(binary("guardian-hub"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--http", "127.0.0.1:0", "--mqtt"])
+            .arg(format!("127.0.0.1:{mqtt_port}"))
+            .env("RUST_LOG", "info,rumqttd=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start guardian-hub serve");
+
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read the hub's first line");
+        let (http, mqtt) = parse_listening_line(&first).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "the hub did not announce its addresses (got {first:?}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+
+        RunningHub {
+            data_dir: data_dir.to_path_buf(),
+            http,
+            mqtt,
+            child,
+            log,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses `http=IP:PORT mqtt=IP:PORT`.
+pub fn parse_listening_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let mut http = None;
+    let mut mqtt = None;
+    for part in line.split_whitespace() {
+        if let Some(value) = part.strip_prefix("http=") {
+            http = value.parse().ok();
+        } else if let Some(value) = part.strip_prefix("mqtt=") {
+            mqtt = value.parse().ok();
+        }
+    }
+    Some((http?, mqtt?))
+}
+
+/// A school set up on a fresh data directory: one classroom, one device, one
+/// parent with a known password.
+pub struct School {
+    pub dir: tempfile::TempDir,
+    pub hub_dir: PathBuf,
+    pub provision: PathBuf,
+    pub mqtt_port: u16,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl School {
+    pub fn new(classroom: &str, parent_phone: &str) -> School {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub_dir = dir.path().join("hub");
+        let mqtt_port = free_port();
+        hub_ok(&hub_dir, &["classroom", "add", classroom], None);
+        hub_ok(
+            &hub_dir,
+            &[
+                "parent", "add", "--name", "Ana Parent", "--phone", parent_phone, "--classroom",
+                classroom,
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        let provision = dir.path().join("device.json");
+        hub_ok(
+            &hub_dir,
+            &[
+                "device",
+                "add",
+                "--classroom",
+                classroom,
+                "--broker",
+                &format!("127.0.0.1:{mqtt_port}"),
+                "--out",
+                provision.to_str().expect("utf-8 path"),
+            ],
+            None,
+        );
+        School {
+            dir,
+            hub_dir,
+            provision,
+            mqtt_port,
+        }
+    }
+
+    pub fn start_hub(&self) -> RunningHub {
+        RunningHub::start(&self.hub_dir, self.mqtt_port)
+    }
+
+    /// Runs the device once over `source` until every capture is answered.
+    pub fn run_device(&self, device_dir: &Path, source: &str, timeout_secs: u64) -> DeviceRun {
+        let output = Command::new(binary("guardian-device"))
+            .arg("--provision")
+            .arg(&self.provision)
+            .arg("--data-dir")
+            .arg(device_dir)
+            .args(["run", "--source", source, "--exit-when-synced", "--timeout"])
+            .arg(timeout_secs.to_string())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run guardian-device");
+        DeviceRun::from_output(output)
+    }
+}
+
+/// What one device run printed.
+#[derive(Debug)]
+pub struct DeviceRun {
+    pub code: Option<i32>,
+    pub events: Vec<serde_json::Value>,
+    pub stderr: String,
+}
+
+impl DeviceRun {
+    pub fn from_output(output: Output) -> DeviceRun {
+        let events = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        DeviceRun {
+            code: output.status.code(),
+            events,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `(photo_id, source)` of every `captured` event.
+    pub fn captured(&self) -> Vec<(String, String)> {
+        self.events
+            .iter()
+            .filter(|event| event["event"] == "captured")
+            .map(|event| {
+                (
+                    event["photo_id"].as_str().unwrap_or_default().to_owned(),
+                    event["source"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Waits for a condition, polling, up to `limit`.
+pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    condition()
+}
