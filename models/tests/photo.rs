@@ -1,0 +1,271 @@
+//! `decode_upright` on the shared photos and on broken or oversized files made from them.
+
+mod common;
+
+use common::{annotations, decode, mean_abs_diff, read};
+use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits, PhotoFormat};
+use guardian_models::{CenterFace, FaceDetector};
+use image::codecs::jpeg::JpegEncoder;
+use image::metadata::Orientation;
+use image::DynamicImage;
+
+/// JPEG re-encoding and chroma subsampling move pixels a little; a wrong orientation moves
+/// them by tens of levels.
+const SAME_IMAGE: f64 = 8.0;
+
+#[test]
+fn every_shared_photo_decodes_cleanly_upright_with_its_recorded_size() {
+    let annotations = annotations();
+    let files = annotations.as_object().expect("faces.json is an object");
+    assert_eq!(files.len(), 19);
+
+    for (name, info) in files {
+        let photo = decode(name);
+        let size = &info["size"];
+        let (w, h) = (
+            size[0].as_u64().unwrap() as u32,
+            size[1].as_u64().unwrap() as u32,
+        );
+        let orientation = info["exif_orientation"].as_u64().unwrap_or(1) as u8;
+        let upright = if orientation >= 5 { (h, w) } else { (w, h) };
+
+        assert!(!photo.damaged, "{name} flagged as damaged");
+        assert_eq!(photo.image.dimensions(), upright, "{name}");
+        assert_eq!(photo.orientation, orientation, "{name}");
+        let format = if name.ends_with(".png") {
+            PhotoFormat::Png
+        } else {
+            PhotoFormat::Jpeg
+        };
+        assert_eq!(photo.format, format, "{name}");
+    }
+}
+
+#[test]
+fn exif_rotated_photos_decode_upright() {
+    let train = decode("mde_train_window_phone_exif6.jpg");
+    assert_eq!(
+        (train.orientation, train.image.dimensions()),
+        (6, (480, 640))
+    );
+
+    let couple = decode("mde_couple_balcony_exif6_8mp.jpg");
+    assert_eq!(
+        (couple.orientation, couple.image.dimensions()),
+        (6, (2448, 3264))
+    );
+
+    // Square, so the size proves nothing: compare the pixels with the upright original.
+    let hopper = decode("hopper.jpg").image;
+    let rotated = decode("hopper_orientation_6.jpg");
+    assert_eq!(rotated.orientation, 6);
+    let diff = mean_abs_diff(&rotated.image, &hopper);
+    assert!(
+        diff < SAME_IMAGE,
+        "hopper_orientation_6 differs from hopper by {diff}"
+    );
+}
+
+#[test]
+fn all_eight_exif_orientations_decode_upright_and_centerface_finds_the_face() {
+    let upright = decode("hopper.jpg").image;
+    let mut detector = CenterFace::new().unwrap();
+    let reference = detector.detect(&upright).unwrap();
+    assert_eq!(reference.len(), 1, "{reference:?}");
+
+    for orientation in 1..=8u8 {
+        let file = jpeg_with_orientation(&upright, orientation);
+        let photo = decode_upright(&file, &DecodeLimits::default()).unwrap();
+        assert_eq!(photo.orientation, orientation);
+        assert!(!photo.damaged);
+
+        let diff = mean_abs_diff(&photo.image, &upright);
+        assert!(
+            diff < SAME_IMAGE,
+            "orientation {orientation}: differs by {diff}"
+        );
+
+        let faces = detector.detect(&photo.image).unwrap();
+        let best = faces
+            .iter()
+            .map(|f| f.iou(&reference[0]))
+            .fold(0.0, f32::max);
+        assert!(
+            best > 0.5,
+            "orientation {orientation}: face not found where expected: {faces:?}"
+        );
+    }
+}
+
+#[test]
+fn a_jpeg_cut_to_60_percent_is_flagged_damaged_or_refused() {
+    let bytes = read("voc_2008_001322.jpg");
+    let cut = &bytes[..bytes.len() * 6 / 10];
+    assert_not_clean(decode_upright(cut, &DecodeLimits::default()), "cut to 60%");
+
+    // Zero padding after a cut must not hide it.
+    let mut padded = cut.to_vec();
+    padded.extend([0u8; 4096]);
+    assert_not_clean(
+        decode_upright(&padded, &DecodeLimits::default()),
+        "cut and padded",
+    );
+}
+
+#[test]
+fn a_jpeg_with_100_zeroed_bytes_is_flagged_damaged_or_refused() {
+    let mut bytes = read("voc_2008_001322.jpg");
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 100].fill(0);
+    assert_not_clean(
+        decode_upright(&bytes, &DecodeLimits::default()),
+        "100 zeroed bytes",
+    );
+}
+
+#[test]
+fn bytes_after_the_end_of_a_jpeg_do_not_make_it_damaged() {
+    let mut bytes = read("voc_2008_001322.jpg");
+    bytes.extend([0u8; 1000]);
+    bytes.extend(b"trailer some cameras write");
+    let photo = decode_upright(&bytes, &DecodeLimits::default()).unwrap();
+    assert!(!photo.damaged);
+}
+
+#[test]
+fn a_png_cut_short_is_flagged_damaged_or_refused() {
+    let bytes = read("astronaut_collins.png");
+    let cut = &bytes[..bytes.len() * 6 / 10];
+    assert_not_clean(
+        decode_upright(cut, &DecodeLimits::default()),
+        "png cut to 60%",
+    );
+}
+
+#[test]
+fn a_file_over_the_byte_limit_is_refused() {
+    let bytes = read("voc_2008_001322.jpg");
+    let limits = DecodeLimits {
+        max_bytes: bytes.len() - 1,
+        ..DecodeLimits::default()
+    };
+    let err = decode_upright(&bytes, &limits).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::TooLarge { size, limit } if size == bytes.len() && limit == bytes.len() - 1)
+    );
+    assert!(err.to_string().contains("over the limit"), "{err}");
+}
+
+#[test]
+fn a_photo_over_the_pixel_limit_is_refused() {
+    let bytes = read("voc_2008_001322.jpg");
+    let limits = DecodeLimits {
+        max_pixels: 500 * 375 - 1,
+        ..DecodeLimits::default()
+    };
+    let err = decode_upright(&bytes, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::TooManyPixels {
+                width: 500,
+                height: 375,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let ok = DecodeLimits {
+        max_pixels: 500 * 375,
+        ..DecodeLimits::default()
+    };
+    assert!(decode_upright(&bytes, &ok).is_ok());
+}
+
+#[test]
+fn a_small_file_claiming_a_huge_size_is_refused_from_its_header() {
+    // A 6 KB file whose header claims 60000x60000 pixels, the shape of a decompression
+    // bomb: refused before any allocation for the pixels.
+    let mut bytes = read("hopper.jpg");
+    let sof = bytes
+        .windows(2)
+        .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0 | 0xC2))
+        .expect("hopper.jpg has a frame header");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+
+    let err = decode_upright(&bytes, &DecodeLimits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::TooManyPixels {
+                width: 60000,
+                height: 60000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn assert_not_clean(result: Result<guardian_models::photo::DecodedPhoto, DecodeError>, what: &str) {
+    match result {
+        Ok(photo) => assert!(photo.damaged, "{what}: decoded as a clean photo"),
+        Err(e) => eprintln!("{what}: refused: {e}"),
+    }
+}
+
+/// Encodes `upright` as a JPEG whose pixels are stored so that applying EXIF `orientation`
+/// shows them upright again, with a minimal Exif segment carrying that orientation.
+fn jpeg_with_orientation(upright: &image::RgbImage, orientation: u8) -> Vec<u8> {
+    // 6 and 8 undo each other; every other orientation is its own inverse.
+    let inverse = match orientation {
+        6 => 8,
+        8 => 6,
+        other => other,
+    };
+    let mut stored = DynamicImage::ImageRgb8(upright.clone());
+    stored.apply_orientation(Orientation::from_exif(inverse).unwrap());
+
+    // The helper is only as good as its inverse: check it before encoding.
+    let mut check = stored.clone();
+    check.apply_orientation(Orientation::from_exif(orientation).unwrap());
+    assert_eq!(
+        check.to_rgb8(),
+        *upright,
+        "inverse of orientation {orientation}"
+    );
+
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode_image(&stored.to_rgb8())
+        .unwrap();
+
+    let segment = exif_app1(orientation);
+    let mut file = jpeg[..2].to_vec(); // start-of-image marker
+    file.extend(segment);
+    file.extend(&jpeg[2..]);
+    file
+}
+
+/// An APP1 segment holding a big-endian TIFF header and one IFD with one entry:
+/// Orientation (tag 0x0112), type SHORT, count 1.
+fn exif_app1(orientation: u8) -> Vec<u8> {
+    let mut tiff = Vec::new();
+    tiff.extend(b"MM\x00\x2a"); // big-endian TIFF
+    tiff.extend(8u32.to_be_bytes()); // first IFD right after the header
+    tiff.extend(1u16.to_be_bytes()); // one entry
+    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend(3u16.to_be_bytes()); // SHORT
+    tiff.extend(1u32.to_be_bytes()); // one value
+    tiff.extend(u16::from(orientation).to_be_bytes());
+    tiff.extend([0, 0]); // value field padding
+    tiff.extend(0u32.to_be_bytes()); // no next IFD
+
+    let mut payload = b"Exif\x00\x00".to_vec();
+    payload.extend(tiff);
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend((payload.len() as u16 + 2).to_be_bytes());
+    segment.extend(payload);
+    segment
+}
