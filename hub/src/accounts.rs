@@ -410,7 +410,14 @@ mod tests {
     #[test]
     fn phone_numbers_must_be_e164() {
         assert_eq!(normalise_phone("+34 600-111-222").unwrap(), "+34600111222");
-        for bad in ["600111222", "+0123456789", "+34", "+34abc111222", "", "+1234567890123456"] {
+        for bad in [
+            "600111222",
+            "+0123456789",
+            "+34",
+            "+34abc111222",
+            "",
+            "+1234567890123456",
+        ] {
             assert!(normalise_phone(bad).is_err(), "{bad} accepted");
         }
     }

@@ -148,7 +148,9 @@ impl Db {
     /// SQLite itself consistent (an open transaction is rolled back when its
     /// guard drops), so a poisoned lock is safe to take over.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -47,7 +47,9 @@ pub enum Outcome {
 
 /// Connects to the broker and handles messages until the task is dropped.
 /// Connection errors are retried with back-off; they never end the hub.
-pub async fn run(hub: Arc<Hub>, host: String, port: u16) {
+/// `ready` is told once the hub is subscribed and photos can flow.
+pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::oneshot::Sender<()>) {
+    let mut ready = Some(ready);
     let mut options = MqttOptions::new(HUB_CLIENT_ID, host, port);
     options.set_credentials(HUB_MQTT_USERNAME, hub.keys.mqtt_password());
     options.set_keep_alive(Duration::from_secs(30));
@@ -63,6 +65,11 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16) {
                 tracing::info!("hub connected to the mqtt broker");
                 if let Err(error) = client.subscribe(topics::ALL_PHOTOS, QoS::AtLeastOnce).await {
                     tracing::error!(%error, "cannot subscribe to device photos");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -106,7 +113,9 @@ pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
 
     let signed = match SignedMessage::decode(payload) {
         Ok(signed) => signed,
-        Err(error) => return drop_message(hub, Some(topic_device), &error.to_string(), payload.len()),
+        Err(error) => {
+            return drop_message(hub, Some(topic_device), &error.to_string(), payload.len())
+        }
     };
     if signed.device_id != topic_device {
         return drop_message(
@@ -119,16 +128,30 @@ pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
 
     let device = match hub.accounts.device(topic_device) {
         Ok(Some(device)) if !device.revoked => device,
-        Ok(Some(_)) => return drop_message(hub, Some(topic_device), "the device is revoked", payload.len()),
+        Ok(Some(_)) => {
+            return drop_message(
+                hub,
+                Some(topic_device),
+                "the device is revoked",
+                payload.len(),
+            )
+        }
         Ok(None) => {
-            return drop_message(hub, Some(topic_device), "the device is not registered", payload.len())
+            return drop_message(
+                hub,
+                Some(topic_device),
+                "the device is not registered",
+                payload.len(),
+            )
         }
         Err(error) => return retry(topic_device, &error.to_string()),
     };
 
     let message = match signed.verify(&device.verifying_key) {
         Ok(message) => message,
-        Err(error) => return drop_message(hub, Some(topic_device), &error.to_string(), payload.len()),
+        Err(error) => {
+            return drop_message(hub, Some(topic_device), &error.to_string(), payload.len())
+        }
     };
 
     match message {
@@ -150,7 +173,13 @@ fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUploa
     };
     let photo_id = envelope.photo_id;
     if envelope.device_id != device.id {
-        return reject(hub, device.id, photo_id, digest, "the envelope names another device");
+        return reject(
+            hub,
+            device.id,
+            photo_id,
+            digest,
+            "the envelope names another device",
+        );
     }
 
     // Open in memory only to check every part's integrity and read the face
@@ -234,7 +263,10 @@ fn reject(
     let event = AuditEvent::new(AuditKind::PhotoRejected, Actor::Device(device_id))
         .subject(photo_id)
         .detail(json!({ "reason": reason }));
-    if let Err(error) = hub.audit.record(&mut hub.db.lock(), hub.clock.now(), &event) {
+    if let Err(error) = hub
+        .audit
+        .record(&mut hub.db.lock(), hub.clock.now(), &event)
+    {
         tracing::error!(%error, %photo_id, "cannot audit a rejected photo");
     }
 
@@ -258,7 +290,10 @@ fn drop_message(hub: &Hub, claimed_device: Option<Uuid>, reason: &str, bytes: us
     if let Some(device_id) = claimed_device {
         event = event.subject(format!("device:{device_id}"));
     }
-    if let Err(error) = hub.audit.record(&mut hub.db.lock(), hub.clock.now(), &event) {
+    if let Err(error) = hub
+        .audit
+        .record(&mut hub.db.lock(), hub.clock.now(), &event)
+    {
         tracing::error!(%error, "cannot audit a dropped message");
     }
     Outcome::Dropped {

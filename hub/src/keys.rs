@@ -152,7 +152,11 @@ fn key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 
 fn temporary_sibling(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}-{}", std::process::id(), rand::random::<u32>()));
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     path.with_file_name(name)
 }
 

@@ -9,12 +9,16 @@ pub mod accounts;
 pub mod audit;
 pub mod broker;
 pub mod clock;
+pub mod codes;
 pub mod db;
 pub mod ingest;
 pub mod keys;
 pub mod metadata;
+pub mod render;
+pub mod sms;
 pub mod store;
 pub mod watermark;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -11,14 +11,18 @@ use clap::{Parser, Subcommand};
 use guardian_hub::audit::Verdict;
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::write_private_file;
-use guardian_hub::{broker, ingest, Hub};
+use guardian_hub::{broker, ingest, sms, web, Hub};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(name = "guardian-hub", version, about = "Guardian school hub")]
 struct Cli {
     /// Where the hub keeps its keys, database and sealed photos.
-    #[arg(long, env = "GUARDIAN_DATA_DIR", default_value = "/var/lib/guardian-hub")]
+    #[arg(
+        long,
+        env = "GUARDIAN_DATA_DIR",
+        default_value = "/var/lib/guardian-hub"
+    )]
     data_dir: PathBuf,
 
     #[command(subcommand)]
@@ -191,14 +195,23 @@ fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot listen for HTTP on {http}; pick another address with --http"))?;
         let http = listener.local_addr()?;
 
+        let sms: Arc<dyn sms::SmsSender> =
+            Arc::new(sms::FileSmsOutbox::new(&hub.data_dir, hub.clock.clone())?);
+        let state = web::AppState::new(hub.clone(), sms);
+
+        let (ready, subscribed) = tokio::sync::oneshot::channel();
+        let ingest = tokio::spawn(ingest::run(hub.clone(), mqtt.ip().to_string(), mqtt.port(), ready));
+        tokio::time::timeout(std::time::Duration::from_secs(15), subscribed)
+            .await
+            .map_err(|_| anyhow::anyhow!("the hub could not log in to its MQTT broker on {mqtt} within 15 s"))?
+            .context("the MQTT ingest stopped before it was ready")?;
 
         println!("http={http} mqtt={mqtt}");
         std::io::stdout().flush()?;
         tracing::info!(%http, %mqtt, data_dir = %hub.data_dir.display(), "guardian hub serving");
 
-        let ingest = tokio::spawn(ingest::run(hub.clone(), mqtt.ip().to_string(), mqtt.port()));
         tokio::select! {
-            _ = std::future::pending::<()>() => { drop(listener); }
+            result = web::serve(listener, state) => result.context("the web server stopped")?,
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         ingest.abort();
@@ -208,13 +221,14 @@ fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCod
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => {
-            let _ = interrupt.await;
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
     tokio::select! {
         _ = interrupt => {}
         _ = terminate.recv() => {}
@@ -228,7 +242,9 @@ fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::R
             out.display()
         );
     }
-    let provisioning = hub.accounts.add_device(classroom, broker, hub.keys.public())?;
+    let provisioning = hub
+        .accounts
+        .add_device(classroom, broker, hub.keys.public())?;
     write_private_file(out, provisioning.to_json().as_bytes())?;
     eprintln!(
         "device {} registered in {classroom}; provisioning file written to {} (keep it secret)",

@@ -22,7 +22,10 @@ fn shared_photo(name: &str) -> Vec<u8> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     let path = shared.join("testdata").join(name);
     std::fs::read(&path).unwrap_or_else(|error| {
-        panic!("shared test photo {} is missing ({error}); set GUARDIAN_SHARED", path.display())
+        panic!(
+            "shared test photo {} is missing ({error}); set GUARDIAN_SHARED",
+            path.display()
+        )
     })
 }
 
@@ -94,16 +97,17 @@ fn publish(fx: &Fixture, envelope: Vec<u8>, sent_at: chrono::DateTime<Utc>) -> V
 
 fn reply_of(fx: &Fixture, outcome: Outcome) -> HubReply {
     match outcome {
-        Outcome::Reply { payload, .. } => {
-            SignedReply::open(&payload, &fx.device.hub_verifying_key).expect("a reply signed by the hub")
-        }
+        Outcome::Reply { payload, .. } => SignedReply::open(&payload, &fx.device.hub_verifying_key)
+            .expect("a reply signed by the hub"),
         other => panic!("expected a reply, got {other:?}"),
     }
 }
 
 fn audit_kinds(hub: &Hub) -> Vec<String> {
     let conn = hub.db.lock();
-    let mut statement = conn.prepare("SELECT kind FROM audit_log ORDER BY seq").unwrap();
+    let mut statement = conn
+        .prepare("SELECT kind FROM audit_log ORDER BY seq")
+        .unwrap();
     statement
         .query_map([], |row| row.get(0))
         .unwrap()
@@ -122,14 +126,21 @@ fn a_genuine_photo_is_stored_once_and_acknowledged_every_time() {
     let first = reply_of(&fx, handle_message(&fx.hub, &topic, &payload));
     assert!(matches!(first, HubReply::Stored { photo_id: id, .. } if id == photo_id));
     assert_eq!(fx.hub.store.count().unwrap(), 1);
-    assert_eq!(fx.hub.store.envelope(photo_id).unwrap(), bytes, "stored exactly as received");
+    assert_eq!(
+        fx.hub.store.envelope(photo_id).unwrap(),
+        bytes,
+        "stored exactly as received"
+    );
 
     // A resend, even with a new sending time, stores nothing new.
     let again = publish(&fx, bytes, Utc::now());
     let second = reply_of(&fx, handle_message(&fx.hub, &topic, &again));
     assert_eq!(second, first);
     assert_eq!(fx.hub.store.count().unwrap(), 1);
-    let received = audit_kinds(&fx.hub).iter().filter(|k| *k == "photo_received").count();
+    let received = audit_kinds(&fx.hub)
+        .iter()
+        .filter(|k| *k == "photo_received")
+        .count();
     assert_eq!(received, 1, "one audit entry per photo");
 }
 
@@ -142,7 +153,10 @@ fn the_same_id_with_other_bytes_is_rejected_and_the_first_photo_kept() {
     handle_message(&fx.hub, &topic, &publish(&fx, first.clone(), Utc::now()));
 
     let other = envelope(&fx, photo_id, Utc::now());
-    let reply = reply_of(&fx, handle_message(&fx.hub, &topic, &publish(&fx, other, Utc::now())));
+    let reply = reply_of(
+        &fx,
+        handle_message(&fx.hub, &topic, &publish(&fx, other, Utc::now())),
+    );
     assert!(matches!(reply, HubReply::Rejected { .. }));
     assert_eq!(fx.hub.store.envelope(photo_id).unwrap(), first);
 }
@@ -179,10 +193,16 @@ fn forged_unsigned_and_corrupted_messages_are_dropped_and_audited() {
         ("wrong topic", other_topic.as_str(), good.clone()),
     ] {
         let outcome = handle_message(&fx.hub, topic, &payload);
-        assert!(matches!(outcome, Outcome::Dropped { .. }), "{name}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Dropped { .. }),
+            "{name}: {outcome:?}"
+        );
     }
     assert_eq!(fx.hub.store.count().unwrap(), 0);
-    let dropped = audit_kinds(&fx.hub).iter().filter(|k| *k == "message_dropped").count();
+    let dropped = audit_kinds(&fx.hub)
+        .iter()
+        .filter(|k| *k == "message_dropped")
+        .count();
     assert_eq!(dropped, 5);
 
     // The next good message is stored.
@@ -215,9 +235,16 @@ fn c23_signed_messages_with_broken_tokens_get_one_generic_signed_rejection() {
         let photo_id = Uuid::new_v4();
         let bytes = envelope(&fx, photo_id, Utc::now());
         let broken = break_original_token(&bytes, breaker);
-        let reply = reply_of(&fx, handle_message(&fx.hub, &topic, &publish(&fx, broken, Utc::now())));
+        let reply = reply_of(
+            &fx,
+            handle_message(&fx.hub, &topic, &publish(&fx, broken, Utc::now())),
+        );
         match reply {
-            HubReply::Rejected { photo_id: id, reason, .. } => {
+            HubReply::Rejected {
+                photo_id: id,
+                reason,
+                ..
+            } => {
                 assert_eq!(id, photo_id, "{name}");
                 reasons.push(reason);
             }
@@ -225,7 +252,11 @@ fn c23_signed_messages_with_broken_tokens_get_one_generic_signed_rejection() {
         }
     }
     reasons.dedup();
-    assert_eq!(reasons.len(), 1, "one generic reason for every cause: {reasons:?}");
+    assert_eq!(
+        reasons.len(),
+        1,
+        "one generic reason for every cause: {reasons:?}"
+    );
     assert_eq!(fx.hub.store.count().unwrap(), 0);
 
     let good = publish(&fx, envelope(&fx, Uuid::new_v4(), Utc::now()), Utc::now());
@@ -269,11 +300,17 @@ fn c21_photos_from_devices_with_wrong_clocks_are_stored_with_their_skew() {
     for (device_now, expected_skew) in [
         (now + Duration::minutes(5), -Duration::minutes(5)),
         (now - Duration::days(14), Duration::days(14)),
-        (chrono::DateTime::UNIX_EPOCH, now - chrono::DateTime::UNIX_EPOCH),
+        (
+            chrono::DateTime::UNIX_EPOCH,
+            now - chrono::DateTime::UNIX_EPOCH,
+        ),
     ] {
         let photo_id = Uuid::new_v4();
         let bytes = envelope(&fx, photo_id, device_now);
-        let reply = reply_of(&fx, handle_message(&fx.hub, &topic, &publish(&fx, bytes, device_now)));
+        let reply = reply_of(
+            &fx,
+            handle_message(&fx.hub, &topic, &publish(&fx, bytes, device_now)),
+        );
         assert!(matches!(reply, HubReply::Stored { .. }));
 
         let record = fx.hub.store.get(photo_id).unwrap().unwrap();
@@ -309,7 +346,12 @@ fn audit_verify_catches_an_altered_a_removed_and_a_cut_entry() {
         let payload = publish(&fx, envelope(&fx, Uuid::new_v4(), Utc::now()), Utc::now());
         handle_message(&fx.hub, &topic, &payload);
     }
-    let intact = |hub: &Hub| matches!(hub.audit.verify(&hub.db.lock()).unwrap(), Verdict::Intact { .. });
+    let intact = |hub: &Hub| {
+        matches!(
+            hub.audit.verify(&hub.db.lock()).unwrap(),
+            Verdict::Intact { .. }
+        )
+    };
     assert!(intact(&fx.hub));
 
     let snapshot: Vec<(i64, String)> = {
@@ -333,13 +375,20 @@ fn audit_verify_catches_an_altered_a_removed_and_a_cut_entry() {
     fx.hub
         .db
         .lock()
-        .execute("UPDATE audit_log SET detail = ?1 WHERE seq = 2", [&snapshot[1].1])
+        .execute(
+            "UPDATE audit_log SET detail = ?1 WHERE seq = 2",
+            [&snapshot[1].1],
+        )
         .unwrap();
     assert!(intact(&fx.hub), "restoring the entry restores the chain");
 
     // Removed from the middle.
     let conn_backup = dump(&fx.hub);
-    fx.hub.db.lock().execute("DELETE FROM audit_log WHERE seq = 3", []).unwrap();
+    fx.hub
+        .db
+        .lock()
+        .execute("DELETE FROM audit_log WHERE seq = 3", [])
+        .unwrap();
     assert!(!intact(&fx.hub), "a removed entry is caught");
     restore(&fx.hub, &conn_backup);
     assert!(intact(&fx.hub));
@@ -353,7 +402,16 @@ fn audit_verify_catches_an_altered_a_removed_and_a_cut_entry() {
     assert!(!intact(&fx.hub), "a cut tail is caught by the head");
 }
 
-type AuditRows = Vec<(i64, i64, String, String, Option<String>, Option<String>, String, Vec<u8>)>;
+type AuditRows = Vec<(
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Vec<u8>,
+)>;
 
 fn dump(hub: &Hub) -> AuditRows {
     let conn = hub.db.lock();
@@ -362,7 +420,16 @@ fn dump(hub: &Hub) -> AuditRows {
         .unwrap();
     statement
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
         })
         .unwrap()
         .collect::<Result<_, _>>()

@@ -9,8 +9,8 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use sqlite::SqliteFileStore;
 pub(crate) use sqlite::sqlite_uuid;
+pub use sqlite::SqliteFileStore;
 
 /// The facts about a photo that the hub keeps in the clear.
 #[derive(Debug, Clone, PartialEq)]

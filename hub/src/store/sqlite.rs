@@ -32,7 +32,9 @@ impl SqliteFileStore {
     /// syncs both, so a crash leaves either no file or the whole file.
     fn write_blob(&self, id: Uuid, envelope: &[u8]) -> Result<(), StoreError> {
         let path = self.blob_path(id);
-        let temporary = self.dir.join(format!("{id}.sealed.tmp-{}", std::process::id()));
+        let temporary = self
+            .dir
+            .join(format!("{id}.sealed.tmp-{}", std::process::id()));
 
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -174,7 +176,11 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<PhotoRecord> {
 pub(crate) fn sqlite_uuid(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     let text: String = row.get(index)?;
     Uuid::parse_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
     })
 }
 

@@ -1,0 +1,106 @@
+//! Logging in and out: `POST /api/login` and `POST /api/logout`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use tracing::instrument;
+
+use super::client_ip::ClientIp;
+use super::error::ApiError;
+use super::json::{ApiJson, Empty};
+use super::{blocking, record, session, AppState};
+use crate::audit::{Actor, AuditEvent, AuditKind};
+
+/// The login form. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+pub struct LoginBody {
+    /// The parent's phone number, E.164.
+    login: String,
+    password: String,
+}
+
+/// Checks a phone number and password and starts a new session. A session
+/// cookie sent along is discarded and its session deleted, whoever it was.
+#[instrument(skip_all, fields(parent_id))]
+pub async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let hub = state.hub.clone();
+    let presented = session::presented_hash(&hub, &headers);
+
+    // argon2 takes tens of milliseconds of CPU: off the async threads.
+    let started = blocking(move || {
+        let parent = hub.accounts.check_login(&body.login, &body.password)?;
+        let Some(parent) = parent else {
+            record(
+                &hub,
+                AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous).ip(ip.chosen),
+            )?;
+            return Ok(None);
+        };
+
+        let replaced = match presented {
+            Some(old) => session::end(&hub, &old)?.is_some(),
+            None => false,
+        };
+        let id = session::start(&hub, parent.id)?;
+        record(
+            &hub,
+            AuditEvent::new(AuditKind::LoginSucceeded, Actor::Parent(parent.id))
+                .ip(ip.chosen)
+                .detail(json!({ "replaced_session": replaced })),
+        )?;
+        Ok(Some((parent, id)))
+    })
+    .await?;
+
+    let Some((parent, id)) = started else {
+        return Err(ApiError::BadLogin);
+    };
+    tracing::Span::current().record("parent_id", tracing::field::display(parent.id));
+    tracing::info!("parent logged in");
+
+    let mut response = Json(json!({ "name": parent.name })).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, id.set_cookie());
+    Ok(response)
+}
+
+/// Ends the session on the hub and clears the cookie. Without a live session
+/// there is nothing to end, and the answer is the same.
+#[instrument(skip_all, fields(parent_id))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    ApiJson(_): ApiJson<Empty>,
+) -> Result<Response, ApiError> {
+    if let Some(hash) = session::presented_hash(&state.hub, &headers) {
+        let hub = state.hub.clone();
+        blocking(move || {
+            if let Some(parent_id) = session::end(&hub, &hash)? {
+                tracing::Span::current().record("parent_id", tracing::field::display(parent_id));
+                tracing::info!("parent logged out");
+                record(
+                    &hub,
+                    AuditEvent::new(AuditKind::Logout, Actor::Parent(parent_id)).ip(ip.chosen),
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+
+    let mut response = Json(json!({ "ok": true })).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie());
+    Ok(response)
+}

@@ -1,0 +1,155 @@
+//! The parents' web server: a page and a small JSON API.
+//!
+//! ```text
+//! POST /api/login {"login","password"}             -> session cookie
+//! POST /api/logout {}                              -> ends the session
+//! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces"}]
+//! GET  /api/photos/{id}/preview                    -> image/jpeg, faces covered
+//! POST /api/photos/{id}/original {}                -> {"request_id"}, code sent by SMS
+//! POST /api/original-requests/{id}/verify {"code"} -> {"download"}
+//! GET  /api/downloads/{token}                      -> image/jpeg, watermarked, once
+//! GET  /get_client_ip                              -> {"ip"}
+//! GET  /                                           -> the parents' page
+//! ```
+//!
+//! Errors are `{"error": CODE, "message": "..."}` (see [`error::ApiError`]).
+//! Every routed request passes [`origin::guard`] (same-origin, JSON POSTs);
+//! sessions are in [`session`], the code rules in [`crate::codes`], the
+//! rendering of originals in [`crate::render`].
+
+pub mod client_ip;
+pub mod error;
+pub mod headers;
+pub mod json;
+pub mod login;
+pub mod origin;
+pub mod originals;
+pub mod pages;
+pub mod photos;
+pub mod session;
+pub mod trace;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, MethodRouter};
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::audit::AuditEvent;
+use crate::codes::{CodeGenerator, Codes, RandomCodes};
+use crate::sms::SmsSender;
+use crate::Hub;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    hub: Arc<Hub>,
+    sms: Arc<dyn SmsSender>,
+    codes: Arc<Codes>,
+    /// Originals being rendered at once, at most [`MAX_CONCURRENT_RENDERS`].
+    renders: Arc<Semaphore>,
+}
+
+/// Originals rendered at the same time. Each holds a decoded photo (up to
+/// 150 MB for 50 megapixels) and a core; more would queue anyway on a Pi.
+pub const MAX_CONCURRENT_RENDERS: usize = 2;
+
+impl AppState {
+    pub fn new(hub: Arc<Hub>, sms: Arc<dyn SmsSender>) -> Self {
+        let codes = Arc::new(Codes::new(hub.clone(), Arc::new(RandomCodes)));
+        Self {
+            hub,
+            sms,
+            codes,
+            renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+        }
+    }
+
+    /// Replaces the source of one-time codes. For tests that need a known
+    /// code (one with leading zeros, say); the hub itself never calls this.
+    pub fn with_code_generator(mut self, generator: Arc<dyn CodeGenerator>) -> Self {
+        self.codes = Arc::new(Codes::new(self.hub.clone(), generator));
+        self
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+}
+
+/// The whole web application.
+pub fn router(state: AppState) -> Router {
+    let guarded = |route: MethodRouter<AppState>| {
+        // A route layer, so it runs only for a method the route takes: a GET
+        // to a POST-only action is answered 405 before any other check.
+        route.route_layer(middleware::from_fn_with_state(state.clone(), origin::guard))
+    };
+
+    Router::new()
+        .route("/", guarded(get(pages::index)))
+        .route("/static/app.js", guarded(get(pages::app_js)))
+        .route("/static/app.css", guarded(get(pages::app_css)))
+        .route("/get_client_ip", guarded(get(client_ip::get_client_ip)))
+        .route("/api/login", guarded(post(login::login)))
+        .route("/api/logout", guarded(post(login::logout)))
+        .route("/api/photos", guarded(get(photos::list)))
+        .route("/api/photos/{id}/preview", guarded(get(photos::preview)))
+        .route(
+            "/api/photos/{id}/original",
+            guarded(post(originals::request_original)),
+        )
+        .route(
+            "/api/original-requests/{id}/verify",
+            guarded(post(originals::verify)),
+        )
+        .route("/api/downloads/{token}", guarded(get(originals::download)))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::not_found)
+        .layer(middleware::from_fn(trace::trace))
+        .layer(middleware::from_fn(headers::security_headers))
+        .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves the application on a bound listener until the server fails.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    serve_until(listener, state, std::future::pending()).await
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The peer address is the client's address (see `client_ip`).
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Runs database, audit, argon2 and image work on tokio's blocking threads,
+/// inside the current span.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|error| ApiError::internal(format!("a blocking task failed: {error}")))?
+}
+
+/// Records one audit entry now. Call from a blocking thread.
+pub(crate) fn record(hub: &Hub, event: AuditEvent) -> Result<(), ApiError> {
+    let mut conn = hub.db.lock();
+    hub.audit.record(&mut conn, hub.clock.now(), &event)?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The parents' page: `GET /`, rendered on the hub, and its two static files.
+//!
+//! Without a session it is a login form; with one, the gallery of covered
+//! previews, each with "Get the original" and a field for the SMS code. The
+//! script (`static/app.js`) only calls the JSON API; there is no inline script
+//! or style, so the Content-Security-Policy can forbid both.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use tracing::instrument;
+
+use super::client_ip::ClientIp;
+use super::error::ApiError;
+use super::photos::{list_for, rfc3339};
+use super::session::MaybeSession;
+use super::{blocking, AppState};
+use crate::accounts::Parent;
+use crate::store::PhotoRecord;
+
+const APP_JS: &str = include_str!("static/app.js");
+const APP_CSS: &str = include_str!("static/app.css");
+
+/// `GET /`: the login form or the gallery.
+#[instrument(skip_all)]
+pub async fn index(
+    State(state): State<AppState>,
+    session: MaybeSession,
+    ip: ClientIp,
+) -> Result<Html<String>, ApiError> {
+    let Some(session) = session.0 else {
+        return Ok(Html(page(LOGIN_FORM, None)));
+    };
+
+    let hub = state.hub.clone();
+    let parent = session.parent.clone();
+    let photos = blocking(move || list_for(&hub, &parent, ip, "page")).await?;
+    Ok(Html(page(&gallery(&photos), Some(&session.parent))))
+}
+
+/// `GET /static/app.js`
+pub async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /static/app.css`
+pub async fn app_css() -> Response {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            // Revalidated each time, so a hub upgrade reaches phones at once.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The login form. It posts JSON through the script; without the script the
+/// browser's own POST is refused (415) rather than putting the password in a URL.
+const LOGIN_FORM: &str = r#"<form id="login" class="card" method="post" action="/api/login">
+<h2>Sign in</h2>
+<label>Phone number
+<input name="login" type="tel" autocomplete="tel" placeholder="+34600111222" required></label>
+<label>Password
+<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+<p class="status" role="status" aria-live="polite"></p>
+</form>"#;
+
+fn page(main: &str, parent: Option<&Parent>) -> String {
+    let account = match parent {
+        Some(parent) => format!(
+            "<p class=\"account\">Signed in as {} \
+             <button id=\"logout\" type=\"button\">Sign out</button></p>",
+            escape(&parent.name)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n\
+         <title>Guardian: class photos</title>\n\
+         <link rel=\"stylesheet\" href=\"/static/app.css\">\n\
+         <script src=\"/static/app.js\" defer></script>\n</head>\n<body>\n\
+         <header><h1>Class photos</h1>{account}</header>\n<main>\n{main}\n</main>\n</body>\n</html>\n"
+    )
+}
+
+fn gallery(photos: &[PhotoRecord]) -> String {
+    if photos.is_empty() {
+        return "<p class=\"empty\">No photos yet.</p>".to_owned();
+    }
+
+    let mut html = String::from(
+        "<p class=\"note\">Faces are covered in these previews. To get an original, \
+         ask for it: a code comes by SMS, and the photo you download carries your name.</p>\n\
+         <ul class=\"gallery\">\n",
+    );
+    for photo in photos {
+        // Ids are UUIDs and times are RFC 3339: nothing here needs escaping,
+        // but the habit costs nothing.
+        let id = escape(&photo.id.to_string());
+        let taken = escape(
+            &rfc3339(photo.captured_at)
+                .replace('T', " ")
+                .replace('Z', " UTC"),
+        );
+        let faces = match photo.faces {
+            0 => "no faces found".to_owned(),
+            1 => "1 face covered".to_owned(),
+            n => format!("{n} faces covered"),
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            html,
+            "<li class=\"photo\" data-photo-id=\"{id}\">\n\
+             <img src=\"/api/photos/{id}/preview\" alt=\"Photo taken {taken}, {faces}\" loading=\"lazy\">\n\
+             <p class=\"meta\">{taken} &middot; {faces}</p>\n\
+             <button type=\"button\" class=\"ask\">Get the original</button>\n\
+             <form class=\"code\" method=\"post\" action=\"/\" hidden>\n\
+             <label>Code from the SMS\n\
+             <input name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+             pattern=\"[0-9]{{6}}\" minlength=\"6\" maxlength=\"6\" required></label>\n\
+             <button type=\"submit\">Download</button>\n</form>\n\
+             <p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n"
+        );
+    }
+    html.push_str("</ul>");
+    html
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_name_cannot_inject_markup() {
+        let parent = Parent {
+            id: Uuid::new_v4(),
+            name: "<script>alert('x')</script> & \"Co\"".into(),
+            phone: "+34600111222".into(),
+            classroom_id: Uuid::new_v4(),
+            locked: false,
+        };
+        let html = page("", Some(&parent));
+        assert!(!html.contains("<script>alert"));
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Co&quot;")
+        );
+    }
+
+    #[test]
+    fn the_page_has_no_inline_script_or_style() {
+        let html = page(LOGIN_FORM, None);
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+        assert!(!html.contains("<style"));
+        assert!(!html.contains(" style="));
+        assert!(!html.contains("onclick"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Parents' sessions: server-side rows named by a random id in a cookie.
+//!
+//! The id is 256 random bits; the database keeps only its HMAC under the hub's
+//! `secrets` key, so a copy of the database cannot be replayed as cookies. A
+//! session lasts [`SESSION_LIFETIME`] from login, ends at logout, and its id
+//! is never reused: every login makes a new one and deletes the session whose
+//! cookie came with the login request (case C15, session fixation).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Duration;
+use rand::RngCore;
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use super::{blocking, AppState};
+use crate::accounts::Parent;
+use crate::codes::digest;
+use crate::db::to_millis;
+use crate::store::sqlite_uuid;
+use crate::Hub;
+
+/// The cookie's name.
+pub const COOKIE_NAME: &str = "guardian_session";
+
+/// How long a session lasts after login, whatever the parent does.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+/// A session id, as sent in the cookie. Not `Clone`, redacted in `Debug`,
+/// wiped on drop.
+pub struct SessionId(Zeroizing<String>);
+
+impl SessionId {
+    fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+        Self(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
+    }
+
+    /// The `Set-Cookie` header that hands this id to the browser.
+    pub fn set_cookie(&self) -> HeaderValue {
+        // Secure is added once the hub serves TLS; over plain HTTP a browser
+        // would refuse to send the cookie back.
+        let cookie = format!(
+            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            self.0.as_str(),
+            SESSION_LIFETIME.num_seconds()
+        );
+        // Base64url and the fixed attributes are all visible ASCII.
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(redacted)")
+    }
+}
+
+/// The `Set-Cookie` header that makes the browser forget its session.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("guardian_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+/// The HMAC of a session id, as stored in `sessions.id_hash`.
+pub fn id_hash(hub: &Hub, cookie_value: &str) -> [u8; 32] {
+    digest(&hub.keys, SESSION_PURPOSE, cookie_value.as_bytes())
+}
+
+/// The HMAC of the session id a request presents, if it presents a
+/// well-formed one.
+pub fn presented_hash(hub: &Hub, headers: &HeaderMap) -> Option<[u8; 32]> {
+    presented(headers).map(|value| id_hash(hub, value))
+}
+
+/// Makes a session for a parent who has just logged in, and clears out
+/// sessions that have expired.
+pub fn start(hub: &Hub, parent_id: Uuid) -> Result<SessionId, rusqlite::Error> {
+    let id = SessionId::generate();
+    let hash = id_hash(hub, &id.0);
+    let now = hub.clock.now();
+
+    let conn = hub.db.lock();
+    conn.execute(
+        "DELETE FROM sessions WHERE expires_at <= ?1",
+        [to_millis(now)],
+    )?;
+    conn.execute(
+        "INSERT INTO sessions (id_hash, parent_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            hash.as_slice(),
+            parent_id.to_string(),
+            to_millis(now),
+            to_millis(now + SESSION_LIFETIME)
+        ],
+    )?;
+    Ok(id)
+}
+
+/// Deletes a session; returns the parent it belonged to, if it existed.
+pub fn end(hub: &Hub, hash: &[u8; 32]) -> Result<Option<Uuid>, rusqlite::Error> {
+    let conn = hub.db.lock();
+    conn.query_row(
+        "DELETE FROM sessions WHERE id_hash = ?1 RETURNING parent_id",
+        [hash.as_slice()],
+        |row| sqlite_uuid(row, 0),
+    )
+    .optional()
+}
+
+/// The parent of a live session.
+pub fn find(hub: &Hub, hash: &[u8; 32]) -> Result<Option<Parent>, ApiError> {
+    let now = hub.clock.now();
+    let parent_id = {
+        let conn = hub.db.lock();
+        conn.query_row(
+            "SELECT parent_id FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            params![hash.as_slice(), to_millis(now)],
+            |row| sqlite_uuid(row, 0),
+        )
+        .optional()?
+    };
+    match parent_id {
+        Some(id) => Ok(hub.accounts.parent(id)?),
+        None => Ok(None),
+    }
+}
+
+/// A request made within a live session. Extracting it refuses the request
+/// with 401 `login_required` when there is none.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub parent: Parent,
+    pub id_hash: [u8; 32],
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        MaybeSession::from_request_parts(parts, state)
+            .await?
+            .0
+            .ok_or(ApiError::LoginRequired)
+    }
+}
+
+/// The live session of a request, if it has one.
+#[derive(Debug, Clone)]
+pub struct MaybeSession(pub Option<CurrentSession>);
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(id_hash) = presented_hash(&state.hub, &parts.headers) else {
+            return Ok(Self(None));
+        };
+
+        let hub = state.hub.clone();
+        let parent = blocking(move || find(&hub, &id_hash)).await?;
+        if let Some(parent) = &parent {
+            tracing::Span::current().record("parent_id", tracing::field::display(parent.id));
+        }
+        Ok(Self(
+            parent.map(|parent| CurrentSession { parent, id_hash }),
+        ))
+    }
+}
+
+const SESSION_PURPOSE: &str = "guardian session id v1";
+
+/// Characters of a session id: 256 bits in base64url without padding.
+const ID_CHARS: usize = 43;
+
+/// The value of our cookie, if a request carries a well-formed one. Values of
+/// another shape are ignored, not looked up.
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.trim())
+        .filter(|value| {
+            value.len() == ID_CHARS
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_found_among_others_and_checked_for_shape() {
+        let id = SessionId::generate();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("theme=dark; {COOKIE_NAME}={}", id.0.as_str()))
+                .expect("header"),
+        );
+        assert_eq!(presented(&headers), Some(id.0.as_str()));
+
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("guardian_session=../../etc"),
+        );
+        assert_eq!(presented(&headers), None);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_and_same_site_strict() {
+        let id = SessionId::generate();
+        let cookie = id.set_cookie();
+        let cookie = cookie.to_str().expect("ascii");
+        assert!(cookie.contains("HttpOnly"));
+        assert!(cookie.contains("SameSite=Strict"));
+        assert!(cookie.contains("Path=/"));
+        assert_eq!(format!("{id:?}"), "SessionId(redacted)");
+    }
+}

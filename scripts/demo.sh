@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Brings up a hub and a device on this machine with the embedded defaults and
+# sends the photos of one folder through them.
+#
+#   scripts/demo.sh FOLDER [DATA_DIR]
+#
+# It builds release binaries, creates a classroom, a parent and a device in
+# DATA_DIR (default ./guardian-demo), starts the hub (web page on
+# http://127.0.0.1:8080, MQTT broker on 127.0.0.1:1883), runs the device over
+# FOLDER until the hub has stored every photo, and leaves the hub running until
+# Ctrl-C. One-time codes land in DATA_DIR/hub/sms-outbox.jsonl.
+set -euo pipefail
+
+folder="${1:?usage: scripts/demo.sh FOLDER [DATA_DIR]}"
+data="${2:-guardian-demo}"
+[[ -d "$folder" ]] || { echo "error: $folder is not a folder" >&2; exit 2; }
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo build --release --locked --bin guardian-hub --bin guardian-device
+hub=target/release/guardian-hub
+device=target/release/guardian-device
+mkdir -p "$data"
+
+phone="+34600000001"
+password="demo-password-1"
+if [[ ! -f "$data/device.json" ]]; then
+    "$hub" --data-dir "$data/hub" classroom add Demo >/dev/null
+    printf '%s\n' "$password" | "$hub" --data-dir "$data/hub" parent add \
+        --name "Demo Parent" --phone "$phone" --classroom Demo >/dev/null
+    "$hub" --data-dir "$data/hub" device add --classroom Demo \
+        --broker 127.0.0.1:1883 --out "$data/device.json" >/dev/null
+fi
+
+"$hub" --data-dir "$data/hub" serve > "$data/hub-serve.out" 2> "$data/hub.log" &
+hub_pid=$!
+trap 'kill $hub_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    [[ -s "$data/hub-serve.out" ]] && break
+    kill -0 "$hub_pid" 2>/dev/null || { cat "$data/hub.log" >&2; exit 1; }
+    sleep 0.1
+done
+echo "hub listening: $(head -n1 "$data/hub-serve.out")"
+
+"$device" --provision "$data/device.json" --data-dir "$data/device" \
+    run --source "dir:$folder" --exit-when-synced --timeout 900
+
+echo
+echo "Open http://127.0.0.1:8080 and log in with $phone / $password"
+echo "One-time codes are written to $data/hub/sms-outbox.jsonl (development SMS provider)."
+echo "Press Ctrl-C to stop the hub."
+wait "$hub_pid"
