@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    decode_cbor, encode_cbor, DeviceSigningKey, DeviceVerifyingKey, HubSigningKey,
-    HubVerifyingKey, ProtocolError, SealedPhoto, MAX_DEVICE_MESSAGE_BYTES, MAX_HUB_REPLY_BYTES,
+    decode_cbor, encode_cbor, DeviceSigningKey, DeviceVerifyingKey, HubSigningKey, HubVerifyingKey,
+    ProtocolError, SealedPhoto, MAX_DEVICE_MESSAGE_BYTES, MAX_HUB_REPLY_BYTES,
 };
 
 /// The envelope layout this program writes and reads.
@@ -131,7 +131,10 @@ impl SignedMessage {
     /// Checks the signature with the key registered for `self.device_id` and
     /// returns the message it covers.
     pub fn verify(&self, key: &DeviceVerifyingKey) -> Result<DeviceMessage, ProtocolError> {
-        if !key.verify(&device_signed_bytes(self.device_id, &self.body), &self.signature) {
+        if !key.verify(
+            &device_signed_bytes(self.device_id, &self.body),
+            &self.signature,
+        ) {
             return Err(ProtocolError::BadSignature {
                 what: "device message",
             });
@@ -149,9 +152,7 @@ impl HubReply {
 
     pub fn device_id(&self) -> Uuid {
         match self {
-            HubReply::Stored { device_id, .. } | HubReply::Rejected { device_id, .. } => {
-                *device_id
-            }
+            HubReply::Stored { device_id, .. } | HubReply::Rejected { device_id, .. } => *device_id,
         }
     }
 
@@ -246,7 +247,10 @@ mod tests {
         };
 
         let genuine = SignedReply::sign(&reply, &hub);
-        assert_eq!(SignedReply::open(&genuine, &hub.verifying_key()).unwrap(), reply);
+        assert_eq!(
+            SignedReply::open(&genuine, &hub.verifying_key()).unwrap(),
+            reply
+        );
 
         let forged = SignedReply::sign(&reply, &forger);
         assert!(SignedReply::open(&forged, &hub.verifying_key()).is_err());

@@ -117,7 +117,12 @@ impl SealedPhoto {
             return Err(ProtocolError::NonContributory);
         }
 
-        let fernet = derive_fernet(shared.as_bytes(), &ephemeral_public, &hub.public(), photo_id);
+        let fernet = derive_fernet(
+            shared.as_bytes(),
+            &ephemeral_public,
+            &hub.public(),
+            photo_id,
+        );
         Ok(OpenedPhoto {
             fernet,
             sealed: self,
@@ -246,10 +251,16 @@ mod tests {
 
         let stranger = HubSealingKey::generate();
         let wrong = sealed.open(&stranger, id).expect("derive");
-        assert!(matches!(wrong.details(), Err(ProtocolError::BadToken { .. })));
+        assert!(matches!(
+            wrong.details(),
+            Err(ProtocolError::BadToken { .. })
+        ));
 
         let other_id = sealed.open(&hub, Uuid::new_v4()).expect("derive");
-        assert!(other_id.preview().is_err(), "the key is bound to the photo id");
+        assert!(
+            other_id.preview().is_err(),
+            "the key is bound to the photo id"
+        );
     }
 
     #[test]
@@ -257,7 +268,10 @@ mod tests {
         let hub = HubSealingKey::generate();
         let sealed =
             SealedPhoto::seal(&hub.public(), Uuid::new_v4(), &details(), b"p", b"o").unwrap();
-        assert_eq!(sealed.original[0], 0x80, "a raw token starts with its version byte");
+        assert_eq!(
+            sealed.original[0], 0x80,
+            "a raw token starts with its version byte"
+        );
     }
 
     #[test]

@@ -162,7 +162,13 @@ impl School {
         hub_ok(
             &hub_dir,
             &[
-                "parent", "add", "--name", "Ana Parent", "--phone", parent_phone, "--classroom",
+                "parent",
+                "add",
+                "--name",
+                "Ana Parent",
+                "--phone",
+                parent_phone,
+                "--classroom",
                 classroom,
             ],
             Some(&format!("{PASSWORD}\n")),
