@@ -200,22 +200,8 @@ fn fill(image: &mut RgbImage, cover: Cover) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    /// The shared test photos: `$GUARDIAN_SHARED/testdata`, by default the `shared` folder
-    /// beside the repository. A missing folder fails the test rather than skipping it.
-    fn testdata(file: &str) -> PathBuf {
-        let shared = std::env::var_os("GUARDIAN_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-        let path = shared.join("testdata").join(file);
-        assert!(
-            path.is_file(),
-            "test photo {} is missing; set GUARDIAN_SHARED to the folder holding testdata/",
-            path.display()
-        );
-        path
-    }
+    use guardian_e2e::testdata;
 
     fn face(x: u32, y: u32, width: u32, height: u32) -> CoverBox {
         CoverBox {

@@ -23,20 +23,7 @@ impl Drop for TempDir {
     }
 }
 
-/// A shared test photo: `$GUARDIAN_SHARED/testdata/<file>`, by default the `shared` folder
-/// beside the repository. A missing photo fails the test rather than skipping it.
-pub fn testdata(file: &str) -> PathBuf {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = shared.join("testdata").join(file);
-    assert!(
-        path.is_file(),
-        "test photo {} is missing; set GUARDIAN_SHARED to the folder holding testdata/",
-        path.display()
-    );
-    path
-}
+pub use guardian_e2e::testdata;
 
 /// Bytes that look random and are no photo, the same on every run.
 pub fn noise(len: usize) -> Vec<u8> {

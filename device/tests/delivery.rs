@@ -52,18 +52,7 @@ impl Drop for TempDir {
     }
 }
 
-fn testdata(file: &str) -> PathBuf {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = shared.join("testdata").join(file);
-    assert!(
-        path.is_file(),
-        "test photo {} is missing; set GUARDIAN_SHARED to the folder holding testdata/",
-        path.display()
-    );
-    path
-}
+use guardian_e2e::testdata;
 
 /// The hub's keys and the device's identity, as the hub would provision them.
 struct Keys {

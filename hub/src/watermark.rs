@@ -353,20 +353,7 @@ pub(crate) mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// The shared test photos: `$GUARDIAN_SHARED/testdata`, by default the `shared` folder
-    /// beside the repository. A missing folder fails the test rather than skipping it.
-    pub(crate) fn testdata(file: &str) -> PathBuf {
-        let shared = std::env::var_os("GUARDIAN_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-        let path = shared.join("testdata").join(file);
-        assert!(
-            path.is_file(),
-            "test photo {} is missing; set GUARDIAN_SHARED to the folder holding testdata/",
-            path.display()
-        );
-        path
-    }
+    pub(crate) use guardian_e2e::testdata;
 
     pub(crate) fn load(file: &str) -> RgbImage {
         image::open(testdata(file))

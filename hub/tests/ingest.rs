@@ -1,7 +1,6 @@
 //! The hub's MQTT ingest, driven with real sealed photos and with forged,
 //! unsigned, corrupted and replayed messages, without a network in between.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{Duration, SubsecRound, Utc};
@@ -17,16 +16,7 @@ use guardian_protocol::{
 use uuid::Uuid;
 
 fn shared_photo(name: &str) -> Vec<u8> {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = shared.join("testdata").join(name);
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "shared test photo {} is missing ({error}); set GUARDIAN_SHARED",
-            path.display()
-        )
-    })
+    std::fs::read(guardian_e2e::testdata(name)).expect("read a shared photo")
 }
 
 struct Fixture {

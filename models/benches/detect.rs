@@ -96,10 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn testdata_dir() -> PathBuf {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    shared.join("testdata")
+    guardian_e2e::shared_dir().join("testdata")
 }
 
 fn annotations(dir: &std::path::Path) -> Result<Value, Box<dyn std::error::Error>> {

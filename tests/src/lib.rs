@@ -25,8 +25,11 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
+/// One shared test photo (or `faces.json`); a missing file fails the test.
 pub fn testdata(name: &str) -> PathBuf {
-    shared_dir().join("testdata").join(name)
+    let path = shared_dir().join("testdata").join(name);
+    assert!(path.is_file(), "test photo {} is missing", path.display());
+    path
 }
 
 /// The face annotations of `testdata/faces.json`.

@@ -114,8 +114,7 @@ pub fn last_sms_code(hub_dir: &std::path::Path, phone: &str) -> String {
     let line = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["to"] == phone)
-        .next_back()
+        .rfind(|message| message["to"] == phone)
         .expect("an SMS to this phone");
     let body = line["text"].as_str().expect("text");
     six_digit_numbers(body)

@@ -6,7 +6,6 @@
 
 use std::io::Cursor;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -28,20 +27,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const HOST: &str = "127.0.0.1:8080";
 pub const PEER: &str = "127.0.0.1:50123";
 
-/// The shared test photos: `$GUARDIAN_SHARED/testdata`, by default the
-/// `shared` folder beside the repository. Missing photos fail the test.
-pub fn testdata(file: &str) -> PathBuf {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = shared.join("testdata").join(file);
-    assert!(
-        path.is_file(),
-        "test photo {} is missing; set GUARDIAN_SHARED to the folder holding testdata/",
-        path.display()
-    );
-    path
-}
+pub use guardian_e2e::testdata;
 
 /// A code generator that hands out the codes it was given, then random ones.
 pub struct FixedCodes(Mutex<Vec<u32>>);

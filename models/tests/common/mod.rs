@@ -13,16 +13,7 @@ use guardian_models::FaceBox;
 use serde_json::Value;
 
 pub fn testdata_dir() -> PathBuf {
-    let shared = std::env::var_os("GUARDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let dir = shared.join("testdata");
-    assert!(
-        dir.join("faces.json").is_file(),
-        "test photos not found at {}; set GUARDIAN_SHARED to the folder holding testdata/",
-        dir.display()
-    );
-    dir
+    guardian_e2e::shared_dir().join("testdata")
 }
 
 pub fn read(name: &str) -> Vec<u8> {
