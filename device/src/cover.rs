@@ -1,15 +1,12 @@
 //! The preview maker: scales an upright photo down, covers every face with a flat fill and
 //! encodes a JPEG that carries no metadata, so the preview is safe to show on the device's
-//! screen and to send to the hub unencrypted.
+//! screen and to parents.
 
+use guardian_protocol::PREVIEW_MAX_SIDE;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use thiserror::Error;
-
-/// The longest side of a preview, in pixels. Large enough for a teacher to judge the photo
-/// on the hub's page, small enough that a preview stays well under 300 KB.
-pub const PREVIEW_MAX_SIDE: u32 = 1280;
 
 /// JPEG quality of the preview: the faces are already gone, so this only trades the
 /// look of the background against the size on the wire.

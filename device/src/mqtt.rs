@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use guardian_protocol::{Provisioning, MAX_DEVICE_MESSAGE_BYTES, MAX_HUB_REPLY_BYTES};
+use guardian_protocol::{Provisioning, MQTT_PACKET_LIMIT};
 use rumqttc::{AsyncClient, ClientError, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,9 +18,6 @@ use tracing::{debug, info, warn};
 
 /// How often the client pings an idle broker.
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
-
-/// Room for the topic name and packet header on top of a message's payload.
-const PACKET_OVERHEAD: usize = 1024;
 
 /// First and longest wait before reconnecting to a broker that is down.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -127,7 +124,12 @@ impl Link {
 }
 
 /// Client options for this device: its id as client id, its credentials, a
-/// clean session, and packet limits that fit a whole photo out and a reply in.
+/// clean session, and packet limits that fit a whole photo out and in.
+///
+/// Replies are tiny, but the incoming limit is the broker's own: the broker
+/// lets any logged-in device publish on this device's replies topic, and a
+/// packet over the client's limit would drop the connection before the reply
+/// could be checked and ignored. Oversized replies are refused unparsed later.
 pub fn options(provisioning: &Provisioning, broker: &BrokerAddress) -> MqttOptions {
     let mut options = MqttOptions::new(
         provisioning.device_id.to_string(),
@@ -141,10 +143,7 @@ pub fn options(provisioning: &Provisioning, broker: &BrokerAddress) -> MqttOptio
         )
         .set_clean_session(true)
         .set_keep_alive(KEEP_ALIVE)
-        .set_max_packet_size(
-            MAX_HUB_REPLY_BYTES + PACKET_OVERHEAD,
-            MAX_DEVICE_MESSAGE_BYTES + PACKET_OVERHEAD,
-        );
+        .set_max_packet_size(MQTT_PACKET_LIMIT, MQTT_PACKET_LIMIT);
     options
 }
 

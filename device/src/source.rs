@@ -140,9 +140,13 @@ impl Source {
 
                 let mut found = Vec::with_capacity(names.len());
                 for name in names {
-                    // A file removed between listing and now is simply gone.
-                    if let Some(candidate) = candidate(dir.join(name))? {
-                        found.push(candidate);
+                    // A file removed between listing and now is simply gone; one that
+                    // cannot be read (a symlink loop, no permission) is skipped so that
+                    // it does not hold back every other photo in the folder.
+                    match candidate(dir.join(name)) {
+                        Ok(Some(candidate)) => found.push(candidate),
+                        Ok(None) => {}
+                        Err(error) => tracing::warn!(%error, "skipping a source file"),
                     }
                 }
                 Ok(found)

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use guardian_protocol::{
     envelope_sha256, topics, DeviceMessage, HubReply, PhotoEnvelope, PhotoUpload, SignedMessage,
-    SignedReply, MAX_HUB_REPLY_BYTES, MQTT_PACKET_LIMIT,
+    SignedReply, MAX_HUB_REPLY_BYTES, MQTT_PACKET_LIMIT, PREVIEW_MAX_SIDE,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -182,15 +182,19 @@ fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUploa
         );
     }
 
-    // Open in memory only to check every part's integrity and read the face
-    // boxes; the decrypted bytes are dropped here and never written.
+    // Open in memory only to check every part and read the face boxes; the
+    // decrypted bytes are dropped here and never written.
     let details = match envelope
         .sealed
         .open(&hub.keys.sealing, photo_id)
-        .and_then(|opened| opened.verify_all())
-    {
+        .map_err(|error| error.to_string())
+        .and_then(|opened| {
+            let details = opened.verify_all().map_err(|error| error.to_string())?;
+            check_preview(&opened.preview().map_err(|error| error.to_string())?)?;
+            Ok(details)
+        }) {
         Ok(details) => details,
-        Err(error) => return reject(hub, device.id, photo_id, digest, &error.to_string()),
+        Err(reason) => return reject(hub, device.id, photo_id, digest, &reason),
     };
 
     let record = PhotoRecord {
@@ -236,6 +240,23 @@ fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUploa
             "a photo with this id is already stored with other bytes",
         ),
         Err(error) => retry(device.id, &error.to_string()),
+    }
+}
+
+/// The preview is served to parents as `image/jpeg`: refuse anything that is
+/// not a JPEG of preview size (a header check; the pixels are the device's).
+fn check_preview(preview: &[u8]) -> Result<(), String> {
+    let dimensions =
+        image::ImageReader::with_format(std::io::Cursor::new(preview), image::ImageFormat::Jpeg)
+            .into_dimensions()
+            .map_err(|error| format!("the preview is not a JPEG: {error}"))?;
+
+    match dimensions {
+        (0, _) | (_, 0) => Err("the preview is empty".to_owned()),
+        (width, height) if width.max(height) > PREVIEW_MAX_SIDE => Err(format!(
+            "the preview is {width}x{height}, over {PREVIEW_MAX_SIDE} px on its long side"
+        )),
+        _ => Ok(()),
     }
 }
 

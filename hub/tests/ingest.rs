@@ -49,6 +49,16 @@ fn fixture() -> Fixture {
 
 fn envelope(fx: &Fixture, photo_id: Uuid, captured_at: chrono::DateTime<Utc>) -> Vec<u8> {
     let original = shared_photo("hopper.jpg");
+    envelope_with_preview(fx, photo_id, captured_at, &original)
+}
+
+fn envelope_with_preview(
+    fx: &Fixture,
+    photo_id: Uuid,
+    captured_at: chrono::DateTime<Utc>,
+    preview: &[u8],
+) -> Vec<u8> {
+    let original = shared_photo("hopper.jpg");
     let details = PhotoDetails {
         width: 128,
         height: 128,
@@ -66,7 +76,7 @@ fn envelope(fx: &Fixture, photo_id: Uuid, captured_at: chrono::DateTime<Utc>) ->
         &fx.device.hub_sealing_public,
         photo_id,
         &details,
-        b"preview bytes",
+        preview,
         &original,
     )
     .unwrap();
@@ -436,4 +446,31 @@ fn restore(hub: &Hub, rows: &AuditRows) {
         )
         .unwrap();
     }
+}
+
+#[test]
+fn a_preview_that_is_not_a_small_jpeg_is_rejected() {
+    let fx = fixture();
+    let topic = topics::photos(fx.device.device_id);
+    let big = {
+        let image = image::RgbImage::new(1281, 10);
+        let mut bytes = Vec::new();
+        image
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        bytes
+    };
+
+    for preview in [b"<html><script>alert(1)</script>".to_vec(), big] {
+        let bytes = envelope_with_preview(&fx, Uuid::new_v4(), Utc::now(), &preview);
+        let reply = reply_of(
+            &fx,
+            handle_message(&fx.hub, &topic, &publish(&fx, bytes, Utc::now())),
+        );
+        assert!(matches!(reply, HubReply::Rejected { .. }), "{reply:?}");
+    }
+    assert_eq!(fx.hub.store.count().unwrap(), 0);
 }

@@ -77,6 +77,32 @@ async fn a_wrong_password_or_unknown_phone_is_bad_login_and_audited() {
 }
 
 #[tokio::test]
+async fn password_guessing_is_stopped_after_five_failures_until_the_window_passes() {
+    let (t, ana) = one_parent();
+    let attempt = |password: &'static str| {
+        post_json(
+            "/api/login",
+            None,
+            &json!({ "login": ana.phone, "password": password }),
+        )
+    };
+
+    for _ in 0..5 {
+        t.send(attempt("a wrong guess"))
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "bad_login");
+    }
+    // Even the right password is refused now: the guesser cannot tell.
+    t.send(attempt(PASSWORD))
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "too_many_tries");
+
+    t.advance(Duration::minutes(15) + Duration::seconds(1));
+    let answer = t.send(attempt(PASSWORD)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+#[tokio::test]
 async fn the_api_needs_a_session() {
     let (t, _) = one_parent();
     for path in [

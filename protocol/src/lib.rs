@@ -40,6 +40,10 @@ pub const MQTT_PACKET_LIMIT: usize = MAX_DEVICE_MESSAGE_BYTES + 4096;
 /// The largest MQTT packet the hub sends to a device (a signed reply).
 pub const MAX_HUB_REPLY_BYTES: usize = 16 * 1024;
 
+/// The long side of a preview, in pixels, at most. The hub refuses a preview
+/// that is larger or is not a JPEG.
+pub const PREVIEW_MAX_SIDE: u32 = 1280;
+
 /// The largest original photo file a device seals. With the preview and the
 /// framing it stays under [`MAX_DEVICE_MESSAGE_BYTES`] after Fernet's padding.
 pub const MAX_ORIGINAL_BYTES: usize = 12 * 1024 * 1024;

@@ -69,6 +69,14 @@ pub enum ApiError {
     #[error("you asked for too many originals in the last 24 hours; try again tomorrow")]
     TooManyRequests,
 
+    /// Too many failed logins for this phone number or from this address.
+    #[error("too many failed logins; wait 15 minutes and try again")]
+    TooManyLogins,
+
+    /// Every password check is busy (many logins at once).
+    #[error("the hub is busy; try again in a moment")]
+    Busy,
+
     #[error(
         "too many wrong codes: originals are locked for your account; ask the school to unlock it"
     )]
@@ -99,9 +107,11 @@ impl ApiError {
             Self::Expired | Self::Used => StatusCode::GONE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyTries | Self::TooManyRequests | Self::Locked => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::TooManyTries
+            | Self::TooManyRequests
+            | Self::TooManyLogins
+            | Self::Busy
+            | Self::Locked => StatusCode::TOO_MANY_REQUESTS,
             Self::SmsFailed => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,8 +131,8 @@ impl ApiError {
             Self::Used => "used",
             Self::TooLarge => "too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::TooManyTries => "too_many_tries",
-            Self::TooManyRequests => "too_many_requests",
+            Self::TooManyTries | Self::TooManyLogins => "too_many_tries",
+            Self::TooManyRequests | Self::Busy => "too_many_requests",
             Self::Locked => "locked",
             Self::SmsFailed => "sms_failed",
             Self::Internal(_) => "internal",

@@ -11,6 +11,7 @@ use tracing::instrument;
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::{ApiJson, Empty};
+use super::login_throttle::Refusal;
 use super::{blocking, record, session, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 
@@ -33,6 +34,26 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let hub = state.hub.clone();
     let presented = session::presented_hash(&hub, &headers);
+    let phone = body.login.clone();
+
+    let now = hub.clock.now();
+    let _check = match state.logins.admit(&phone, ip.chosen, now).await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            tracing::warn!(?refusal, "login refused before the password check");
+            record_blocking(
+                &hub,
+                AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous)
+                    .ip(ip.chosen)
+                    .detail(json!({ "reason": format!("{refusal:?}") })),
+            )
+            .await?;
+            return Err(match refusal {
+                Refusal::TooManyFailures => ApiError::TooManyLogins,
+                Refusal::Busy => ApiError::Busy,
+            });
+        }
+    };
 
     // argon2 takes tens of milliseconds of CPU: off the async threads.
     let started = blocking(move || {
@@ -61,8 +82,10 @@ pub async fn login(
     .await?;
 
     let Some((parent, id)) = started else {
+        state.logins.failed(&phone, ip.chosen, now);
         return Err(ApiError::BadLogin);
     };
+    state.logins.succeeded(&phone);
     tracing::Span::current().record("parent_id", tracing::field::display(parent.id));
     tracing::info!("parent logged in");
 
@@ -103,4 +126,12 @@ pub async fn logout(
         .headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie());
     Ok(response)
+}
+
+async fn record_blocking(
+    hub: &std::sync::Arc<crate::Hub>,
+    event: AuditEvent,
+) -> Result<(), ApiError> {
+    let hub = hub.clone();
+    blocking(move || record(&hub, event)).await
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod headers;
 pub mod json;
 pub mod login;
+pub mod login_throttle;
 pub mod origin;
 pub mod originals;
 pub mod pages;
@@ -53,6 +54,7 @@ pub struct AppState {
     codes: Arc<Codes>,
     /// Originals being rendered at once, at most [`MAX_CONCURRENT_RENDERS`].
     renders: Arc<Semaphore>,
+    logins: Arc<login_throttle::LoginThrottle>,
 }
 
 /// Originals rendered at the same time. Each holds a decoded photo (up to
@@ -67,6 +69,7 @@ impl AppState {
             sms,
             codes,
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+            logins: Arc::default(),
         }
     }
 
