@@ -1,4 +1,11 @@
-//! Classrooms, parents and devices: who may log in, and which device belongs where.
+//! Classrooms, accounts and devices: who may log in, with which role, and which
+//! device belongs where.
+//!
+//! Everyone who logs in has one row in `accounts` (phone, argon2id password,
+//! role). Admins run the school's hub; teachers belong to one or more
+//! classrooms; guardians (parents) hold the code-check state of originals in
+//! `guardians` and reach children through `guardian_links` (see
+//! [`crate::children`]). One phone number is one account with one role.
 
 use std::sync::Arc;
 
@@ -18,7 +25,7 @@ use crate::clock::Clock;
 use crate::db::{to_millis, Db};
 use crate::store::sqlite_uuid;
 
-/// The shortest password a parent may choose.
+/// The shortest password anyone may choose.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// The hub's own login on its broker.
@@ -41,11 +48,23 @@ pub enum AccountError {
     #[error("the classroom name must not be empty")]
     EmptyName,
 
-    #[error("a parent with phone {0} already exists")]
-    PhoneTaken(String),
+    #[error("an account with phone {phone} already exists (a {role}); use another number")]
+    PhoneTaken { phone: String, role: Role },
 
     #[error("no parent has phone {0}")]
     UnknownParent(String),
+
+    #[error("no teacher has phone {0}; add them with `guardian-hub teacher add`")]
+    UnknownTeacher(String),
+
+    #[error("no guardian has phone {0}; add them first with `guardian-hub parent add`")]
+    UnknownGuardian(String),
+
+    #[error("no child has id {0}; `guardian-hub child add` prints the ids")]
+    UnknownChild(String),
+
+    #[error("the name must not be empty")]
+    EmptyPersonName,
 
     #[error("cannot hash the password: {0}")]
     Hash(String),
@@ -57,12 +76,60 @@ pub enum AccountError {
     Audit(#[from] AuditError),
 }
 
+/// What an account may do. Stored as its [`Role::as_str`] name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Runs the school's hub: accounts, children, consent on a family's behalf.
+    Admin,
+    /// Reviews the photos of their own classrooms.
+    Teacher,
+    /// A parent or legal guardian of one or more children.
+    Guardian,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Teacher => "teacher",
+            Self::Guardian => "guardian",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Self::Admin),
+            "teacher" => Some(Self::Teacher),
+            "guardian" => Some(Self::Guardian),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Someone who logs in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: Uuid,
+    pub role: Role,
+    pub name: String,
+    pub phone: String,
+}
+
+/// A guardian's account with what only guardians have.
 #[derive(Debug, Clone)]
 pub struct Parent {
     pub id: Uuid,
     pub name: String,
     pub phone: String,
-    pub classroom_id: Uuid,
+    /// The classroom whose photos the first version lists for this parent;
+    /// `None` for a guardian who sees photos only through their children.
+    pub classroom_id: Option<Uuid>,
     pub locked: bool,
 }
 
@@ -125,6 +192,8 @@ impl Accounts {
         .ok_or_else(|| AccountError::UnknownClassroom(name.to_owned()))
     }
 
+    /// Adds a parent to a classroom: the first version's command, kept for
+    /// scripts. Same as [`Accounts::add_guardian`] with a classroom.
     pub fn add_parent(
         &self,
         name: &str,
@@ -132,32 +201,29 @@ impl Accounts {
         password: &str,
         classroom: &str,
     ) -> Result<Uuid, AccountError> {
-        let phone = normalise_phone(phone)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(AccountError::PasswordTooShort);
-        }
-        let classroom_id = self.classroom_id(classroom)?;
-        let password_hash = hash_password(password)?;
+        self.add_guardian(name, phone, password, Some(classroom))
+    }
 
-        let id = Uuid::new_v4();
+    /// Adds a guardian. With a classroom they see its photos as in the first
+    /// version; without one, only through the children linked to them.
+    pub fn add_guardian(
+        &self,
+        name: &str,
+        phone: &str,
+        password: &str,
+        classroom: Option<&str>,
+    ) -> Result<Uuid, AccountError> {
+        let classroom_id = classroom.map(|name| self.classroom_id(name)).transpose()?;
+        let new = NewAccount::check(name, phone, password)?;
+
         let now = self.clock.now();
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO parents (id, name, phone, password_hash, classroom_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (phone) DO NOTHING",
-            params![
-                id.to_string(),
-                name.trim(),
-                phone,
-                password_hash,
-                classroom_id.to_string(),
-                to_millis(now)
-            ],
+        let id = new.insert(&tx, Role::Guardian, now)?;
+        tx.execute(
+            "INSERT INTO guardians (id, classroom_id) VALUES (?1, ?2)",
+            params![id.to_string(), classroom_id.map(|id| id.to_string())],
         )?;
-        if inserted == 0 {
-            return Err(AccountError::PhoneTaken(phone));
-        }
         let head = self.audit.append(
             &tx,
             now,
@@ -170,6 +236,131 @@ impl Accounts {
         Ok(id)
     }
 
+    /// Adds an admin: someone who runs the school's hub.
+    pub fn add_admin(&self, name: &str, phone: &str, password: &str) -> Result<Uuid, AccountError> {
+        let new = NewAccount::check(name, phone, password)?;
+
+        let now = self.clock.now();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = new.insert(&tx, Role::Admin, now)?;
+        let head = self.audit.append(
+            &tx,
+            now,
+            &AuditEvent::new(AuditKind::AdminAdded, Actor::Operator).subject(id),
+        )?;
+        tx.commit()?;
+        self.audit.publish_head(&head)?;
+        Ok(id)
+    }
+
+    /// Adds a teacher of one classroom. A teacher of several classrooms is
+    /// added once and then given each further one with
+    /// [`Accounts::assign_teacher`].
+    pub fn add_teacher(
+        &self,
+        name: &str,
+        phone: &str,
+        password: &str,
+        classroom: &str,
+    ) -> Result<Uuid, AccountError> {
+        let classroom_id = self.classroom_id(classroom)?;
+        let new = NewAccount::check(name, phone, password)?;
+
+        let now = self.clock.now();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = new.insert(&tx, Role::Teacher, now)?;
+        tx.execute(
+            "INSERT INTO teacher_classrooms (teacher_id, classroom_id, added_at) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), classroom_id.to_string(), to_millis(now)],
+        )?;
+        let head = self.audit.append(
+            &tx,
+            now,
+            &AuditEvent::new(AuditKind::TeacherAdded, Actor::Operator)
+                .subject(id)
+                .detail(json!({ "classroom_id": classroom_id })),
+        )?;
+        tx.commit()?;
+        self.audit.publish_head(&head)?;
+        Ok(id)
+    }
+
+    /// Makes an existing teacher a teacher of one more classroom. Returns the
+    /// teacher's id; assigning a classroom they already have changes nothing.
+    pub fn assign_teacher(&self, phone: &str, classroom: &str) -> Result<Uuid, AccountError> {
+        let phone = normalise_phone(phone)?;
+        let classroom_id = self.classroom_id(classroom)?;
+        let account = self
+            .account_by_phone(&phone)?
+            .ok_or_else(|| AccountError::UnknownTeacher(phone.clone()))?;
+        if account.role != Role::Teacher {
+            return Err(AccountError::PhoneTaken {
+                phone,
+                role: account.role,
+            });
+        }
+
+        let now = self.clock.now();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO teacher_classrooms (teacher_id, classroom_id, added_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![account.id.to_string(), classroom_id.to_string(), to_millis(now)],
+        )?;
+        if inserted == 0 {
+            return Ok(account.id);
+        }
+        let head = self.audit.append(
+            &tx,
+            now,
+            &AuditEvent::new(AuditKind::TeacherAssigned, Actor::Operator)
+                .subject(account.id)
+                .detail(json!({ "classroom_id": classroom_id })),
+        )?;
+        tx.commit()?;
+        self.audit.publish_head(&head)?;
+        Ok(account.id)
+    }
+
+    /// The classrooms a teacher teaches, by id; empty for anyone else.
+    pub fn teacher_classrooms(&self, teacher_id: Uuid) -> Result<Vec<Uuid>, AccountError> {
+        let conn = self.db.lock();
+        let mut statement = conn.prepare(
+            "SELECT classroom_id FROM teacher_classrooms WHERE teacher_id = ?1 ORDER BY added_at, rowid",
+        )?;
+        let ids = statement
+            .query_map([teacher_id.to_string()], |row| sqlite_uuid(row, 0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    /// The account that logs in with this phone number, whatever its role.
+    pub fn account_by_phone(&self, phone: &str) -> Result<Option<Account>, AccountError> {
+        let phone = normalise_phone(phone)?;
+        let conn = self.db.lock();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE phone = ?1"),
+                [&phone],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn account(&self, id: Uuid) -> Result<Option<Account>, AccountError> {
+        let conn = self.db.lock();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+                [id.to_string()],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
     /// Lifts the lock that 20 consecutive wrong codes put on a parent.
     pub fn unlock_parent(&self, phone: &str) -> Result<Uuid, AccountError> {
         let phone = normalise_phone(phone)?;
@@ -178,7 +369,8 @@ impl Accounts {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id = tx
             .query_row(
-                "UPDATE parents SET locked = 0, failed_codes = 0 WHERE phone = ?1 RETURNING id",
+                "UPDATE guardians SET locked = 0, failed_codes = 0
+                 WHERE id = (SELECT id FROM accounts WHERE phone = ?1) RETURNING id",
                 [&phone],
                 |row| sqlite_uuid(row, 0),
             )
@@ -194,24 +386,29 @@ impl Accounts {
         Ok(id)
     }
 
-    /// Checks a login. Returns `None` for an unknown phone or a wrong password
-    /// alike; both cost one argon2 verification, so timing does not tell them apart.
-    pub fn check_login(&self, phone: &str, password: &str) -> Result<Option<Parent>, AccountError> {
+    /// Checks a login, for any role. Returns `None` for an unknown phone or a
+    /// wrong password alike; both cost one argon2 verification, so timing does
+    /// not tell them apart.
+    pub fn check_login(
+        &self,
+        phone: &str,
+        password: &str,
+    ) -> Result<Option<Account>, AccountError> {
         let Ok(phone) = normalise_phone(phone) else {
             return Ok(None);
         };
         let found = {
             let conn = self.db.lock();
             conn.query_row(
-                &format!("SELECT {PARENT_COLUMNS}, password_hash FROM parents WHERE phone = ?1"),
+                &format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE phone = ?1"),
                 [&phone],
-                |row| Ok((parent_from_row(row)?, row.get::<_, String>(5)?)),
+                |row| Ok((account_from_row(row)?, row.get::<_, String>(4)?)),
             )
             .optional()?
         };
 
-        let (parent, hash) = match found {
-            Some((parent, hash)) => (Some(parent), hash),
+        let (account, hash) = match found {
+            Some((account, hash)) => (Some(account), hash),
             None => (None, dummy_hash().to_owned()),
         };
         let matches = PasswordHash::new(&hash)
@@ -221,14 +418,18 @@ impl Accounts {
                     .is_ok()
             })
             .unwrap_or(false);
-        Ok(parent.filter(|_| matches))
+        Ok(account.filter(|_| matches))
     }
 
+    /// A guardian, with their code-check state; `None` for another role.
     pub fn parent(&self, id: Uuid) -> Result<Option<Parent>, AccountError> {
         let conn = self.db.lock();
         Ok(conn
             .query_row(
-                &format!("SELECT {PARENT_COLUMNS} FROM parents WHERE id = ?1"),
+                &format!(
+                    "SELECT {PARENT_COLUMNS} FROM accounts a JOIN guardians g ON g.id = a.id
+                     WHERE a.id = ?1 AND a.role = 'guardian'"
+                ),
                 [id.to_string()],
                 parent_from_row,
             )
@@ -349,16 +550,102 @@ impl Accounts {
     }
 }
 
-const PARENT_COLUMNS: &str = "id, name, phone, classroom_id, locked";
+const ACCOUNT_COLUMNS: &str = "id, role, name, phone";
+
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let role: String = row.get(1)?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown role {role:?}").into(),
+        )
+    })?;
+    Ok(Account {
+        id: sqlite_uuid(row, 0)?,
+        role,
+        name: row.get(2)?,
+        phone: row.get(3)?,
+    })
+}
+
+const PARENT_COLUMNS: &str = "a.id, a.name, a.phone, g.classroom_id, g.locked";
 
 fn parent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Parent> {
+    let classroom_id = match row.get::<_, Option<String>>(3)? {
+        Some(_) => Some(sqlite_uuid(row, 3)?),
+        None => None,
+    };
     Ok(Parent {
         id: sqlite_uuid(row, 0)?,
         name: row.get(1)?,
         phone: row.get(2)?,
-        classroom_id: sqlite_uuid(row, 3)?,
+        classroom_id,
         locked: row.get(4)?,
     })
+}
+
+/// A new account's details, checked before anything is written.
+struct NewAccount {
+    name: String,
+    phone: String,
+    password_hash: String,
+}
+
+impl NewAccount {
+    fn check(name: &str, phone: &str, password: &str) -> Result<Self, AccountError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AccountError::EmptyPersonName);
+        }
+        let phone = normalise_phone(phone)?;
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(AccountError::PasswordTooShort);
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            phone,
+            password_hash: hash_password(password)?,
+        })
+    }
+
+    /// Inserts the account row; a phone already in use is refused, naming the
+    /// role that holds it.
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        role: Role,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Uuid, AccountError> {
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT role FROM accounts WHERE phone = ?1",
+                [&self.phone],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(holder) = holder {
+            return Err(AccountError::PhoneTaken {
+                phone: self.phone.clone(),
+                role: Role::parse(&holder).unwrap_or(role),
+            });
+        }
+
+        let id = Uuid::new_v4();
+        tx.execute(
+            "INSERT INTO accounts (id, role, name, phone, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id.to_string(),
+                role.as_str(),
+                self.name,
+                self.phone,
+                self.password_hash,
+                to_millis(now)
+            ],
+        )?;
+        Ok(id)
+    }
 }
 
 /// Accepts E.164 numbers: a plus, a non-zero digit, then 6 to 14 more digits.

@@ -22,6 +22,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::accounts::Role;
 use crate::db::{from_millis, to_millis};
 use crate::keys::{write_private_file, HubKeys, KeyError};
 
@@ -30,6 +31,12 @@ use crate::keys::{write_private_file, HubKeys, KeyError};
 pub enum AuditKind {
     ClassroomAdded,
     ParentAdded,
+    AdminAdded,
+    TeacherAdded,
+    TeacherAssigned,
+    ChildAdded,
+    GuardianLinked,
+    ConsentChanged,
     ParentUnlocked,
     ParentLocked,
     DeviceRegistered,
@@ -54,6 +61,12 @@ impl AuditKind {
         match self {
             Self::ClassroomAdded => "classroom_added",
             Self::ParentAdded => "parent_added",
+            Self::AdminAdded => "admin_added",
+            Self::TeacherAdded => "teacher_added",
+            Self::TeacherAssigned => "teacher_assigned",
+            Self::ChildAdded => "child_added",
+            Self::GuardianLinked => "guardian_linked",
+            Self::ConsentChanged => "consent_changed",
             Self::ParentUnlocked => "parent_unlocked",
             Self::ParentLocked => "parent_locked",
             Self::DeviceRegistered => "device_registered",
@@ -78,7 +91,10 @@ impl AuditKind {
 /// Who did it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
+    /// A guardian; written `parent:` as in the first version's entries.
     Parent(Uuid),
+    Teacher(Uuid),
+    Admin(Uuid),
     Device(Uuid),
     /// Someone at the hub's command line.
     Operator,
@@ -88,10 +104,23 @@ pub enum Actor {
     Hub,
 }
 
+impl Actor {
+    /// The actor for a logged-in account of this role.
+    pub fn account(role: Role, id: Uuid) -> Self {
+        match role {
+            Role::Admin => Self::Admin(id),
+            Role::Teacher => Self::Teacher(id),
+            Role::Guardian => Self::Parent(id),
+        }
+    }
+}
+
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Actor::Parent(id) => write!(f, "parent:{id}"),
+            Actor::Teacher(id) => write!(f, "teacher:{id}"),
+            Actor::Admin(id) => write!(f, "admin:{id}"),
             Actor::Device(id) => write!(f, "device:{id}"),
             Actor::Operator => f.write_str("operator"),
             Actor::Anonymous => f.write_str("anonymous"),

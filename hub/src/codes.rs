@@ -218,7 +218,7 @@ impl Codes {
         // The photo must be one this parent may see at all.
         let found: Option<bool> = tx
             .query_row(
-                "SELECT p.locked FROM parents p JOIN photos ph ON ph.classroom_id = p.classroom_id
+                "SELECT p.locked FROM guardians p JOIN photos ph ON ph.classroom_id = p.classroom_id
                  WHERE p.id = ?1 AND ph.id = ?2",
                 params![who.parent_id.to_string(), photo_id.to_string()],
                 |row| row.get(0),
@@ -310,7 +310,7 @@ impl Codes {
             .query_row(
                 "SELECT r.parent_id, r.photo_id, r.session_id_hash, r.code_hash, r.expires_at,
                         r.wrong_tries, r.state, p.locked, p.failed_codes
-                 FROM original_requests r JOIN parents p ON p.id = r.parent_id
+                 FROM original_requests r JOIN guardians p ON p.id = r.parent_id
                  WHERE r.id = ?1",
                 [request_id.to_string()],
                 |row| {
@@ -372,7 +372,7 @@ impl Codes {
                 params![request_id.to_string(), tries, exhausted],
             )?;
             tx.execute(
-                "UPDATE parents SET failed_codes = ?2, locked = CASE WHEN ?3 THEN 1 ELSE locked END
+                "UPDATE guardians SET failed_codes = ?2, locked = CASE WHEN ?3 THEN 1 ELSE locked END
                  WHERE id = ?1",
                 params![who.parent_id.to_string(), failed, lock],
             )?;
@@ -409,7 +409,7 @@ impl Codes {
             [request_id.to_string()],
         )?;
         tx.execute(
-            "UPDATE parents SET failed_codes = 0 WHERE id = ?1",
+            "UPDATE guardians SET failed_codes = 0 WHERE id = ?1",
             [who.parent_id.to_string()],
         )?;
         let token = new_token();

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Bump when the schema changes; `migrate` brings older files forward.
-const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS classrooms (
@@ -22,16 +22,65 @@ CREATE TABLE IF NOT EXISTS classrooms (
     created_at  INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS parents (
+-- Everyone who logs in: one row per person, one role each.
+CREATE TABLE IF NOT EXISTS accounts (
     id             TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('admin', 'teacher', 'guardian')),
     name           TEXT NOT NULL,
     phone          TEXT NOT NULL UNIQUE,
     password_hash  TEXT NOT NULL,
-    classroom_id   TEXT NOT NULL REFERENCES classrooms(id),
-    failed_codes   INTEGER NOT NULL DEFAULT 0,
-    locked         INTEGER NOT NULL DEFAULT 0,
     created_at     INTEGER NOT NULL
 );
+
+-- What only guardians (parents) have. `classroom_id` is the classroom-wide
+-- listing of the first version; a guardian added without one sees photos only
+-- through their children (guardian_links).
+CREATE TABLE IF NOT EXISTS guardians (
+    id             TEXT PRIMARY KEY REFERENCES accounts(id),
+    classroom_id   TEXT REFERENCES classrooms(id),
+    failed_codes   INTEGER NOT NULL DEFAULT 0,
+    locked         INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS teacher_classrooms (
+    teacher_id     TEXT NOT NULL REFERENCES accounts(id),
+    classroom_id   TEXT NOT NULL REFERENCES classrooms(id),
+    added_at       INTEGER NOT NULL,
+    PRIMARY KEY (teacher_id, classroom_id)
+);
+
+CREATE TABLE IF NOT EXISTS children (
+    id             TEXT PRIMARY KEY,
+    classroom_id   TEXT NOT NULL REFERENCES classrooms(id),
+    name           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS children_by_classroom ON children (classroom_id);
+
+CREATE TABLE IF NOT EXISTS guardian_links (
+    guardian_id    TEXT NOT NULL REFERENCES guardians(id),
+    child_id       TEXT NOT NULL REFERENCES children(id),
+    created_at     INTEGER NOT NULL,
+    PRIMARY KEY (guardian_id, child_id)
+);
+CREATE INDEX IF NOT EXISTS guardian_links_by_child ON guardian_links (child_id);
+
+-- Consent history, append-only: the current state of a (child, purpose) is
+-- its newest row, and no row means not granted. Rows are deleted only when
+-- the child is erased.
+CREATE TABLE IF NOT EXISTS consents (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    child_id       TEXT NOT NULL REFERENCES children(id),
+    purpose        TEXT NOT NULL CHECK (purpose IN ('visible_to_classmates', 'originals')),
+    granted        INTEGER NOT NULL CHECK (granted IN (0, 1)),
+    actor          TEXT NOT NULL,
+    at             INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consents_by_child ON consents (child_id, purpose, seq);
+CREATE TRIGGER IF NOT EXISTS consents_append_only BEFORE UPDATE ON consents
+BEGIN
+    SELECT RAISE(ABORT, 'consent history is append-only');
+END;
 
 CREATE TABLE IF NOT EXISTS devices (
     id                  TEXT PRIMARY KEY,
@@ -65,14 +114,14 @@ CREATE INDEX IF NOT EXISTS photos_by_classroom ON photos (classroom_id, received
 
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash     BLOB PRIMARY KEY,
-    parent_id   TEXT NOT NULL REFERENCES parents(id),
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS original_requests (
     id               TEXT PRIMARY KEY,
-    parent_id        TEXT NOT NULL REFERENCES parents(id),
+    parent_id        TEXT NOT NULL REFERENCES guardians(id),
     photo_id         TEXT NOT NULL REFERENCES photos(id),
     session_id_hash  BLOB NOT NULL,
     code_hash        BLOB NOT NULL,
@@ -111,6 +160,13 @@ pub enum DbError {
         path: String,
         source: rusqlite::Error,
     },
+
+    /// An upgrade of an older file found rows it cannot carry over; the file
+    /// is left as it was.
+    #[error(
+        "cannot upgrade the hub database {path}: {detail}; restore it from backup or report this"
+    )]
+    Migration { path: String, detail: String },
 
     #[error("the hub database {path} has schema version {found}, newer than this program's {SCHEMA_VERSION}; upgrade guardian-hub")]
     TooNew { path: String, found: i64 },
@@ -160,21 +216,94 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
         source,
     };
 
-    let found: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+    // Rebuilding tables that others reference needs foreign keys off, and
+    // SQLite ignores that pragma inside a transaction.
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
         .map_err(open_error)?;
-    if found > SCHEMA_VERSION {
-        return Err(DbError::TooNew {
-            path: path.display().to_string(),
-            found,
-        });
-    }
-
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))
-    .map_err(open_error)
+    let migrated = migrate_in_transaction(conn, path);
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(open_error)?;
+    migrated
 }
+
+/// Reads the version inside the write transaction, so that `serve` and a CLI
+/// command opening an old file at once migrate it once.
+fn migrate_in_transaction(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let open_error = |source| DbError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+
+    conn.execute_batch("BEGIN IMMEDIATE;").map_err(open_error)?;
+    let result = (|| {
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(open_error)?;
+        if found > SCHEMA_VERSION {
+            return Err(DbError::TooNew {
+                path: path.display().to_string(),
+                found,
+            });
+        }
+
+        if found == 1 {
+            conn.execute_batch(V1_SET_ASIDE).map_err(open_error)?;
+        }
+        conn.execute_batch(SCHEMA).map_err(open_error)?;
+        if found == 1 {
+            conn.execute_batch(V1_TO_V2_COPY).map_err(open_error)?;
+        }
+
+        let broken: Option<String> = conn
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()
+            .map_err(open_error)?;
+        if let Some(table) = broken {
+            return Err(DbError::Migration {
+                path: path.display().to_string(),
+                detail: format!("a row of {table} points at a row that does not exist"),
+            });
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(open_error)
+    })();
+
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT;").map_err(open_error),
+        Err(error) => {
+            // The transaction is already lost if COMMIT never ran; report the cause.
+            let _ = conn.execute_batch("ROLLBACK;");
+            Err(error)
+        }
+    }
+}
+
+/// Version 1 to 2, first half: parents held their own login and one
+/// classroom. Their rows, and the requests and sessions that point at them,
+/// are moved to temporary tables before the version-2 tables are created.
+/// Sessions are not kept: everyone logs in again after the upgrade.
+const V1_SET_ASIDE: &str = "
+CREATE TEMP TABLE v1_parents AS SELECT * FROM parents;
+CREATE TEMP TABLE v1_requests AS SELECT * FROM original_requests;
+DROP TABLE sessions;
+DROP TABLE original_requests;
+DROP TABLE parents;
+";
+
+/// Version 1 to 2, second half: every parent becomes a guardian account,
+/// keeping its id, password, classroom, lock and pending requests.
+const V1_TO_V2_COPY: &str = "
+INSERT INTO accounts (id, role, name, phone, password_hash, created_at)
+    SELECT id, 'guardian', name, phone, password_hash, created_at FROM temp.v1_parents;
+INSERT INTO guardians (id, classroom_id, failed_codes, locked)
+    SELECT id, classroom_id, failed_codes, locked FROM temp.v1_parents;
+INSERT INTO original_requests (id, parent_id, photo_id, session_id_hash, code_hash,
+        created_at, expires_at, wrong_tries, state)
+    SELECT id, parent_id, photo_id, session_id_hash, code_hash,
+        created_at, expires_at, wrong_tries, state FROM temp.v1_requests;
+DROP TABLE temp.v1_parents;
+DROP TABLE temp.v1_requests;
+";
 
 /// Times are stored as Unix milliseconds, so SQL can compare them.
 pub fn to_millis(at: DateTime<Utc>) -> i64 {

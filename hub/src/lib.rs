@@ -8,8 +8,10 @@
 pub mod accounts;
 pub mod audit;
 pub mod broker;
+pub mod children;
 pub mod clock;
 pub mod codes;
+pub mod consent;
 pub mod db;
 pub mod ingest;
 pub mod keys;

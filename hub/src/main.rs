@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use guardian_hub::audit::Verdict;
+use guardian_hub::accounts::Role;
+use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::write_private_file;
-use guardian_hub::{broker, ingest, sms, web, Hub};
+use guardian_hub::{broker, children, ingest, sms, web, Hub};
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -46,10 +48,30 @@ enum Command {
         #[command(subcommand)]
         command: ClassroomCommand,
     },
-    /// Manages parents' accounts.
+    /// Manages parents' accounts (guardians).
     Parent {
         #[command(subcommand)]
         command: ParentCommand,
+    },
+    /// Manages the school's administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manages teachers and their classrooms.
+    Teacher {
+        #[command(subcommand)]
+        command: TeacherCommand,
+    },
+    /// Manages children.
+    Child {
+        #[command(subcommand)]
+        command: ChildCommand,
+    },
+    /// Links guardians to their children.
+    Guardian {
+        #[command(subcommand)]
+        command: GuardianCommand,
     },
     /// Registers classroom devices.
     Device {
@@ -78,13 +100,65 @@ enum ParentCommand {
         /// Phone number in E.164 form, e.g. +34600111222; it is also the login.
         #[arg(long)]
         phone: String,
+        /// Lists this classroom's photos for the parent, as the first version
+        /// did; without it the parent sees photos through their children.
         #[arg(long)]
-        classroom: String,
+        classroom: Option<String>,
     },
     /// Lifts the lock that repeated wrong codes put on a parent.
     Unlock {
         #[arg(long)]
         phone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Adds an administrator; the password is read from stdin.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Phone number in E.164 form; it is also the login.
+        #[arg(long)]
+        phone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeacherCommand {
+    /// Adds a teacher of a classroom; the password is read from stdin. For a
+    /// teacher who already exists, adds the classroom and keeps the password.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Phone number in E.164 form; it is also the login.
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        classroom: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChildCommand {
+    /// Adds a child to a classroom and prints the child's id.
+    Add {
+        #[arg(long)]
+        classroom: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuardianCommand {
+    /// Links the parent who logs in with this phone to a child.
+    Link {
+        #[arg(long)]
+        phone: String,
+        /// The child's id, as `child add` printed it.
+        #[arg(long)]
+        child: String,
     },
 }
 
@@ -152,8 +226,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let password = read_password()?;
             let id = hub
                 .accounts
-                .add_parent(&name, &phone, &password, &classroom)?;
+                .add_guardian(&name, &phone, &password, classroom.as_deref())?;
             println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command: AdminCommand::Add { name, phone },
+        } => {
+            let password = read_password()?;
+            let id = hub.accounts.add_admin(&name, &phone, &password)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Teacher {
+            command:
+                TeacherCommand::Add {
+                    name,
+                    phone,
+                    classroom,
+                },
+        } => {
+            add_teacher(&hub, &name, &phone, &classroom)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Child {
+            command: ChildCommand::Add { classroom, name },
+        } => {
+            let id = children::add(&hub, &classroom, &name, Actor::Operator)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Guardian {
+            command: GuardianCommand::Link { phone, child },
+        } => {
+            let child_id = Uuid::try_parse(child.trim()).map_err(|_| {
+                anyhow::anyhow!("{child:?} is not a child id; `guardian-hub child add` prints them")
+            })?;
+            let guardian_id = children::link_guardian(&hub, &phone, child_id, Actor::Operator)?;
+            eprintln!("guardian {guardian_id} linked to child {child_id}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Parent {
@@ -252,6 +362,26 @@ fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::R
         out.display()
     );
     println!("{}", provisioning.device_id);
+    Ok(())
+}
+
+/// Adds a teacher, or gives an existing teacher one more classroom. The
+/// password is read only for a new teacher: an existing one keeps theirs.
+fn add_teacher(hub: &Hub, name: &str, phone: &str, classroom: &str) -> anyhow::Result<()> {
+    let existing = hub.accounts.account_by_phone(phone)?;
+    let id = match existing {
+        Some(account) if account.role == Role::Teacher => {
+            let id = hub.accounts.assign_teacher(phone, classroom)?;
+            eprintln!("teacher {id} now teaches {classroom} too; the password is unchanged");
+            id
+        }
+        _ => {
+            let password = read_password()?;
+            hub.accounts
+                .add_teacher(name, phone, &password, classroom)?
+        }
+    };
+    println!("{id}");
     Ok(())
 }
 

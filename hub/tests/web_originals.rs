@@ -380,8 +380,8 @@ async fn twenty_wrong_codes_in_a_row_lock_the_parent_until_unlocked() {
                     .db
                     .lock()
                     .query_row(
-                        "SELECT locked FROM parents WHERE phone = ?1",
-                        [&s.ana.phone],
+                        "SELECT locked FROM guardians WHERE id = ?1",
+                        [s.ana.id.to_string()],
                         |r| r.get(0),
                     )
                     .unwrap();

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::accounts::AccountError;
 use crate::audit::AuditError;
 use crate::codes::CodeError;
+use crate::consent::ConsentError;
 use crate::render::RenderError;
 use crate::store::StoreError;
 
@@ -40,6 +41,11 @@ pub enum ApiError {
     /// The Origin header names another site than the hub (a cross-site request).
     #[error("this request came from another site and was refused")]
     ForeignOrigin,
+
+    /// The route exists but not for this account's role (a teacher on a
+    /// parents' route, a parent on a teacher's).
+    #[error("this page is not for your kind of account")]
+    WrongRole,
 
     /// Nothing here for this parent: no such id, or not theirs.
     #[error("there is nothing here")]
@@ -101,7 +107,7 @@ impl ApiError {
         match self {
             Self::BadRequest | Self::WrongCode { .. } => StatusCode::BAD_REQUEST,
             Self::LoginRequired | Self::BadLogin => StatusCode::UNAUTHORIZED,
-            Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::ForeignOrigin | Self::WrongRole => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Expired | Self::Used => StatusCode::GONE,
@@ -125,6 +131,7 @@ impl ApiError {
             Self::LoginRequired => "login_required",
             Self::BadLogin => "bad_login",
             Self::ForeignOrigin => "foreign_origin",
+            Self::WrongRole => "wrong_role",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Expired => "expired",
@@ -168,6 +175,16 @@ impl From<CodeError> for ApiError {
             CodeError::Used => Self::Used,
             CodeError::Expired => Self::Expired,
             CodeError::Database(_) | CodeError::Audit(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(error: ConsentError) -> Self {
+        match error {
+            ConsentError::UnknownChild(_) => Self::NotFound,
+            ConsentError::UnknownPurpose(_) => Self::BadRequest,
+            ConsentError::Database(_) | ConsentError::Audit(_) => Self::internal(error),
         }
     }
 }

@@ -18,14 +18,14 @@ use crate::audit::{Actor, AuditEvent, AuditKind};
 /// The login form. No `Debug`: it holds a password.
 #[derive(Deserialize)]
 pub struct LoginBody {
-    /// The parent's phone number, E.164.
+    /// The phone number, E.164, of any account.
     login: String,
     password: String,
 }
 
 /// Checks a phone number and password and starts a new session. A session
 /// cookie sent along is discarded and its session deleted, whoever it was.
-#[instrument(skip_all, fields(parent_id))]
+#[instrument(skip_all, fields(account_id, role))]
 pub async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -57,8 +57,8 @@ pub async fn login(
 
     // argon2 takes tens of milliseconds of CPU: off the async threads.
     let started = blocking(move || {
-        let parent = hub.accounts.check_login(&body.login, &body.password)?;
-        let Some(parent) = parent else {
+        let account = hub.accounts.check_login(&body.login, &body.password)?;
+        let Some(account) = account else {
             record(
                 &hub,
                 AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous).ip(ip.chosen),
@@ -70,26 +70,32 @@ pub async fn login(
             Some(old) => session::end(&hub, &old)?.is_some(),
             None => false,
         };
-        let id = session::start(&hub, parent.id)?;
+        let id = session::start(&hub, account.id)?;
         record(
             &hub,
-            AuditEvent::new(AuditKind::LoginSucceeded, Actor::Parent(parent.id))
-                .ip(ip.chosen)
-                .detail(json!({ "replaced_session": replaced })),
+            AuditEvent::new(
+                AuditKind::LoginSucceeded,
+                Actor::account(account.role, account.id),
+            )
+            .ip(ip.chosen)
+            .detail(json!({ "replaced_session": replaced })),
         )?;
-        Ok(Some((parent, id)))
+        Ok(Some((account, id)))
     })
     .await?;
 
-    let Some((parent, id)) = started else {
+    let Some((account, id)) = started else {
         state.logins.failed(&phone, ip.chosen, now);
         return Err(ApiError::BadLogin);
     };
     state.logins.succeeded(&phone);
-    tracing::Span::current().record("parent_id", tracing::field::display(parent.id));
-    tracing::info!("parent logged in");
+    let span = tracing::Span::current();
+    span.record("account_id", tracing::field::display(account.id));
+    span.record("role", account.role.as_str());
+    tracing::info!("logged in");
 
-    let mut response = Json(json!({ "name": parent.name })).into_response();
+    let mut response =
+        Json(json!({ "name": account.name, "role": account.role.as_str() })).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, id.set_cookie());
@@ -98,7 +104,7 @@ pub async fn login(
 
 /// Ends the session on the hub and clears the cookie. Without a live session
 /// there is nothing to end, and the answer is the same.
-#[instrument(skip_all, fields(parent_id))]
+#[instrument(skip_all, fields(account_id))]
 pub async fn logout(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -108,12 +114,16 @@ pub async fn logout(
     if let Some(hash) = session::presented_hash(&state.hub, &headers) {
         let hub = state.hub.clone();
         blocking(move || {
-            if let Some(parent_id) = session::end(&hub, &hash)? {
-                tracing::Span::current().record("parent_id", tracing::field::display(parent_id));
-                tracing::info!("parent logged out");
+            if let Some(account_id) = session::end(&hub, &hash)? {
+                tracing::Span::current().record("account_id", tracing::field::display(account_id));
+                tracing::info!("logged out");
+                let actor = match hub.accounts.account(account_id)? {
+                    Some(account) => Actor::account(account.role, account.id),
+                    None => Actor::Anonymous,
+                };
                 record(
                     &hub,
-                    AuditEvent::new(AuditKind::Logout, Actor::Parent(parent_id)).ip(ip.chosen),
+                    AuditEvent::new(AuditKind::Logout, actor).ip(ip.chosen),
                 )?;
             }
             Ok(())

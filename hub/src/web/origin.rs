@@ -55,7 +55,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let audited = blocking(move || {
         let actor = match session_hash {
             Some(hash) => session::find(&hub, &hash)?
-                .map(|parent| Actor::Parent(parent.id))
+                .map(|account| Actor::account(account.role, account.id))
                 .unwrap_or(Actor::Anonymous),
             None => Actor::Anonymous,
         };

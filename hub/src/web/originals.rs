@@ -21,7 +21,7 @@ use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::{ApiJson, Empty};
 use super::photos::{parse_id, visible_photo};
-use super::session::CurrentSession;
+use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::codes::{OneTimeCode, Requester, CODE_VALIDITY};
@@ -39,7 +39,7 @@ pub struct VerifyBody {
 #[instrument(skip_all, fields(photo_id, request_id))]
 pub async fn request_original(
     State(state): State<AppState>,
-    session: CurrentSession,
+    session: GuardianSession,
     ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(_): ApiJson<Empty>,
@@ -81,7 +81,7 @@ pub async fn request_original(
 #[instrument(skip_all, fields(request_id))]
 pub async fn verify(
     State(state): State<AppState>,
-    session: CurrentSession,
+    session: GuardianSession,
     ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -103,7 +103,7 @@ pub async fn verify(
 pub async fn download(
     State(state): State<AppState>,
     method: Method,
-    session: CurrentSession,
+    session: GuardianSession,
     ip: ClientIp,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -192,7 +192,7 @@ fn sms_text(code: &OneTimeCode) -> Zeroizing<String> {
     ))
 }
 
-fn requester(session: &CurrentSession, ip: ClientIp) -> Requester {
+fn requester(session: &GuardianSession, ip: ClientIp) -> Requester {
     Requester {
         parent_id: session.parent.id,
         session_hash: session.id_hash,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::client_ip::ClientIp;
 use super::error::ApiError;
-use super::session::CurrentSession;
+use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Parent;
 use crate::audit::{Actor, AuditEvent, AuditKind};
@@ -51,7 +51,7 @@ impl From<&PhotoRecord> for PhotoSummary {
 #[instrument(skip_all, fields(parent_id))]
 pub async fn list(
     State(state): State<AppState>,
-    session: CurrentSession,
+    session: GuardianSession,
     ip: ClientIp,
 ) -> Result<Json<Vec<PhotoSummary>>, ApiError> {
     let hub = state.hub.clone();
@@ -64,7 +64,7 @@ pub async fn list(
 #[instrument(skip_all, fields(parent_id, photo_id))]
 pub async fn preview(
     State(state): State<AppState>,
-    session: CurrentSession,
+    session: GuardianSession,
     ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -105,7 +105,12 @@ pub fn list_for(
     ip: ClientIp,
     via: &'static str,
 ) -> Result<Vec<PhotoRecord>, ApiError> {
-    let photos = hub.store.list_for_classroom(parent.classroom_id)?;
+    // The first version's classroom-wide listing; a guardian without a
+    // classroom sees nothing here until photos are listed per child.
+    let photos = match parent.classroom_id {
+        Some(classroom_id) => hub.store.list_for_classroom(classroom_id)?,
+        None => Vec::new(),
+    };
     record(
         hub,
         AuditEvent::new(AuditKind::PhotosListed, Actor::Parent(parent.id))
@@ -118,7 +123,7 @@ pub fn list_for(
 /// The photo, if this parent may see it; `NotFound` otherwise.
 pub fn visible_photo(hub: &Hub, parent: &Parent, photo_id: Uuid) -> Result<PhotoRecord, ApiError> {
     match hub.store.get(photo_id)? {
-        Some(record) if record.classroom_id == parent.classroom_id => Ok(record),
+        Some(record) if Some(record.classroom_id) == parent.classroom_id => Ok(record),
         _ => Err(ApiError::NotFound),
     }
 }

@@ -1,10 +1,16 @@
-//! Parents' sessions: server-side rows named by a random id in a cookie.
+//! Sessions: server-side rows named by a random id in a cookie.
 //!
 //! The id is 256 random bits; the database keeps only its HMAC under the hub's
 //! `secrets` key, so a copy of the database cannot be replayed as cookies. A
 //! session lasts [`SESSION_LIFETIME`] from login, ends at logout, and its id
 //! is never reused: every login makes a new one and deletes the session whose
 //! cookie came with the login request (case C15, session fixation).
+//!
+//! A session belongs to one account and carries its role. Handlers say which
+//! role they serve by the extractor they take: [`GuardianSession`] for the
+//! parents' routes, [`CurrentSession`] for any role (checking the role
+//! themselves). A logged-in account of another role is refused with 403
+//! `wrong_role`: the route exists, but not for them.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,7 +25,7 @@ use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::{blocking, AppState};
-use crate::accounts::Parent;
+use crate::accounts::{Account, Parent, Role};
 use crate::codes::digest;
 use crate::db::to_millis;
 use crate::store::sqlite_uuid;
@@ -78,9 +84,9 @@ pub fn presented_hash(hub: &Hub, headers: &HeaderMap) -> Option<[u8; 32]> {
     presented(headers).map(|value| id_hash(hub, value))
 }
 
-/// Makes a session for a parent who has just logged in, and clears out
+/// Makes a session for an account that has just logged in, and clears out
 /// sessions that have expired.
-pub fn start(hub: &Hub, parent_id: Uuid) -> Result<SessionId, rusqlite::Error> {
+pub fn start(hub: &Hub, account_id: Uuid) -> Result<SessionId, rusqlite::Error> {
     let id = SessionId::generate();
     let hash = id_hash(hub, &id.0);
     let now = hub.clock.now();
@@ -91,11 +97,11 @@ pub fn start(hub: &Hub, parent_id: Uuid) -> Result<SessionId, rusqlite::Error> {
         [to_millis(now)],
     )?;
     conn.execute(
-        "INSERT INTO sessions (id_hash, parent_id, created_at, expires_at)
+        "INSERT INTO sessions (id_hash, account_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![
             hash.as_slice(),
-            parent_id.to_string(),
+            account_id.to_string(),
             to_millis(now),
             to_millis(now + SESSION_LIFETIME)
         ],
@@ -103,41 +109,53 @@ pub fn start(hub: &Hub, parent_id: Uuid) -> Result<SessionId, rusqlite::Error> {
     Ok(id)
 }
 
-/// Deletes a session; returns the parent it belonged to, if it existed.
+/// Deletes a session; returns the account it belonged to, if it existed.
 pub fn end(hub: &Hub, hash: &[u8; 32]) -> Result<Option<Uuid>, rusqlite::Error> {
     let conn = hub.db.lock();
     conn.query_row(
-        "DELETE FROM sessions WHERE id_hash = ?1 RETURNING parent_id",
+        "DELETE FROM sessions WHERE id_hash = ?1 RETURNING account_id",
         [hash.as_slice()],
         |row| sqlite_uuid(row, 0),
     )
     .optional()
 }
 
-/// The parent of a live session.
-pub fn find(hub: &Hub, hash: &[u8; 32]) -> Result<Option<Parent>, ApiError> {
+/// The account of a live session.
+pub fn find(hub: &Hub, hash: &[u8; 32]) -> Result<Option<Account>, ApiError> {
     let now = hub.clock.now();
-    let parent_id = {
+    let account_id = {
         let conn = hub.db.lock();
         conn.query_row(
-            "SELECT parent_id FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            "SELECT account_id FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
             params![hash.as_slice(), to_millis(now)],
             |row| sqlite_uuid(row, 0),
         )
         .optional()?
     };
-    match parent_id {
-        Some(id) => Ok(hub.accounts.parent(id)?),
+    match account_id {
+        Some(id) => Ok(hub.accounts.account(id)?),
         None => Ok(None),
     }
 }
 
-/// A request made within a live session. Extracting it refuses the request
-/// with 401 `login_required` when there is none.
+/// A request made within a live session, of any role. Extracting it refuses
+/// the request with 401 `login_required` when there is none.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
-    pub parent: Parent,
+    pub account: Account,
     pub id_hash: [u8; 32],
+}
+
+impl CurrentSession {
+    /// Refuses the request with 403 `wrong_role` unless the account has one
+    /// of these roles.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.account.role) {
+            Ok(())
+        } else {
+            Err(ApiError::WrongRole)
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentSession {
@@ -151,6 +169,37 @@ impl FromRequestParts<AppState> for CurrentSession {
             .await?
             .0
             .ok_or(ApiError::LoginRequired)
+    }
+}
+
+/// A guardian's session, for the parents' routes. Without a session: 401
+/// `login_required`; with another role's: 403 `wrong_role`.
+#[derive(Debug, Clone)]
+pub struct GuardianSession {
+    pub parent: Parent,
+    pub id_hash: [u8; 32],
+}
+
+impl FromRequestParts<AppState> for GuardianSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = CurrentSession::from_request_parts(parts, state).await?;
+        session.require(&[Role::Guardian])?;
+
+        let hub = state.hub.clone();
+        let id = session.account.id;
+        let parent = blocking(move || Ok(hub.accounts.parent(id)?)).await?;
+        // A guardian account always has its guardians row; were it missing,
+        // the account could not use the parents' routes anyway.
+        let parent = parent.ok_or(ApiError::WrongRole)?;
+        Ok(Self {
+            parent,
+            id_hash: session.id_hash,
+        })
     }
 }
 
@@ -170,12 +219,17 @@ impl FromRequestParts<AppState> for MaybeSession {
         };
 
         let hub = state.hub.clone();
-        let parent = blocking(move || find(&hub, &id_hash)).await?;
-        if let Some(parent) = &parent {
-            tracing::Span::current().record("parent_id", tracing::field::display(parent.id));
+        let account = blocking(move || find(&hub, &id_hash)).await?;
+        if let Some(account) = &account {
+            let span = tracing::Span::current();
+            span.record("account_id", tracing::field::display(account.id));
+            span.record("role", account.role.as_str());
+            if account.role == Role::Guardian {
+                span.record("parent_id", tracing::field::display(account.id));
+            }
         }
         Ok(Self(
-            parent.map(|parent| CurrentSession { parent, id_hash }),
+            account.map(|account| CurrentSession { account, id_hash }),
         ))
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The span carries the method, the route template (`/api/downloads/{token}`,
 //! never the path itself, which can hold a download token) and, once known,
-//! the parent's id. No header, cookie, body or address is logged.
+//! the account's id and role (and, for a guardian, `parent_id` as before). No header, cookie, body or address is logged.
 
 use std::time::Instant;
 
@@ -22,6 +22,8 @@ pub async fn trace(request: Request, next: Next) -> Response {
         "request",
         method = %request.method(),
         route = %route,
+        account_id = tracing::field::Empty,
+        role = tracing::field::Empty,
         parent_id = tracing::field::Empty,
     );
     let started = Instant::now();

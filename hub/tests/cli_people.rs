@@ -1,0 +1,224 @@
+//! The people commands of `guardian-hub`, driven through the built binary
+//! exactly as the contract writes them.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use guardian_hub::accounts::Role;
+use guardian_hub::clock::SystemClock;
+use guardian_hub::{children, Hub};
+use uuid::Uuid;
+
+const PASSWORD: &str = "a long enough password";
+
+/// Runs `guardian-hub --data-dir DIR ARGS…` with `stdin` piped in.
+fn hub(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_guardian-hub"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a command that must succeed and returns its stdout, trimmed.
+fn ok(dir: &Path, args: &[&str], stdin: &str) -> String {
+    let output = hub(dir, args, stdin);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn the_people_commands_of_the_contract_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let password = format!("{PASSWORD}\n");
+
+    ok(d, &["classroom", "add", "Sunflowers"], "");
+    ok(d, &["classroom", "add", "Daisies"], "");
+    let admin = ok(
+        d,
+        &["admin", "add", "--name", "Alba", "--phone", "+34600000001"],
+        &password,
+    );
+    let teacher = ok(
+        d,
+        &[
+            "teacher",
+            "add",
+            "--name",
+            "Tomás",
+            "--phone",
+            "+34600000002",
+            "--classroom",
+            "Sunflowers",
+        ],
+        &password,
+    );
+    // The same teacher in a second classroom: allowed, and the password stays.
+    let again = ok(
+        d,
+        &[
+            "teacher",
+            "add",
+            "--name",
+            "Tomás",
+            "--phone",
+            "+34600000002",
+            "--classroom",
+            "Daisies",
+        ],
+        "",
+    );
+    assert_eq!(again, teacher);
+    let child = ok(
+        d,
+        &["child", "add", "--classroom", "Sunflowers", "--name", "Leo"],
+        "",
+    );
+    let child: Uuid = child.parse().expect("child add prints the child's id");
+    let parent = ok(
+        d,
+        &["parent", "add", "--name", "Gina", "--phone", "+34600000003"],
+        &password,
+    );
+    ok(
+        d,
+        &[
+            "guardian",
+            "link",
+            "--phone",
+            "+34600000003",
+            "--child",
+            &child.to_string(),
+        ],
+        "",
+    );
+    // The first version's form still works.
+    ok(
+        d,
+        &[
+            "parent",
+            "add",
+            "--name",
+            "Old",
+            "--phone",
+            "+34600000004",
+            "--classroom",
+            "Daisies",
+        ],
+        &password,
+    );
+
+    let hub = Hub::open(d, Arc::new(SystemClock)).unwrap();
+    let login = |phone: &str| hub.accounts.check_login(phone, PASSWORD).unwrap().unwrap();
+    assert_eq!(login("+34600000001").role, Role::Admin);
+    assert_eq!(login("+34600000001").id.to_string(), admin);
+    assert_eq!(login("+34600000002").role, Role::Teacher);
+    assert_eq!(login("+34600000003").role, Role::Guardian);
+    let teacher: Uuid = teacher.parse().unwrap();
+    assert_eq!(hub.accounts.teacher_classrooms(teacher).unwrap().len(), 2);
+    let parent: Uuid = parent.parse().unwrap();
+    assert_eq!(children::guardians_of(&hub, child).unwrap(), [parent]);
+    assert_eq!(
+        hub.accounts.parent(parent).unwrap().unwrap().classroom_id,
+        None
+    );
+    let old = login("+34600000004").id;
+    assert!(hub
+        .accounts
+        .parent(old)
+        .unwrap()
+        .unwrap()
+        .classroom_id
+        .is_some());
+
+    let verify = ok(d, &["audit", "verify"], "");
+    assert!(verify.starts_with("audit log intact"), "{verify}");
+}
+
+#[test]
+fn people_commands_refuse_bad_input_with_a_message_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["classroom", "add", "Sunflowers"], "");
+    ok(
+        d,
+        &["parent", "add", "--name", "G", "--phone", "+34600000003"],
+        &format!("{PASSWORD}\n"),
+    );
+
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["admin", "add", "--name", "A", "--phone", "+34600000001"],
+            "short\n",
+            "too short",
+        ),
+        (
+            &[
+                "teacher",
+                "add",
+                "--name",
+                "T",
+                "--phone",
+                "+34600000003",
+                "--classroom",
+                "Sunflowers",
+            ],
+            PASSWORD,
+            "already exists",
+        ),
+        (
+            &["child", "add", "--classroom", "Roses", "--name", "Leo"],
+            "",
+            "Roses",
+        ),
+        (
+            &[
+                "guardian",
+                "link",
+                "--phone",
+                "+34600000003",
+                "--child",
+                "leo",
+            ],
+            "",
+            "not a child id",
+        ),
+        (
+            &[
+                "guardian",
+                "link",
+                "--phone",
+                "+34600000003",
+                "--child",
+                "7f1c1a52-8d59-4b6e-a3c4-1d9b0f1e2a3b",
+            ],
+            "",
+            "no child has id",
+        ),
+    ];
+    for (args, stdin, message) in cases {
+        let output = hub(d, args, stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
