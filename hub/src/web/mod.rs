@@ -1,16 +1,22 @@
-//! The parents' web server: a page and a small JSON API.
+//! The hub's web server: the parents' page and a small JSON API.
 //!
 //! ```text
-//! POST /api/login {"login","password"}             -> session cookie
+//! POST /api/login {"login","password"}             -> session cookie, {"name","role"} (any role)
 //! POST /api/logout {}                              -> ends the session
 //! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces"}]
 //! GET  /api/photos/{id}/preview                    -> image/jpeg, faces covered
 //! POST /api/photos/{id}/original {}                -> {"request_id"}, code sent by SMS
 //! POST /api/original-requests/{id}/verify {"code"} -> {"download"}
 //! GET  /api/downloads/{token}                      -> image/jpeg, watermarked, once
+//! GET  /api/children/{id}/consent                  -> {"visible_to_classmates","originals","history"}
+//! PUT  /api/children/{id}/consent {"purpose","granted"} -> the same, after the change
 //! GET  /get_client_ip                              -> {"ip"}
 //! GET  /                                           -> the parents' page
 //! ```
+//!
+//! The photo and original routes are for guardians; the consent routes for a
+//! child's guardians and for admins (see [`session`] for how roles are told
+//! apart, [`consents`] for who may act for which child).
 //!
 //! Errors are `{"error": CODE, "message": "..."}` (see [`error::ApiError`]).
 //! Every routed request passes [`origin::guard`] (same-origin, JSON POSTs);
@@ -18,6 +24,7 @@
 //! rendering of originals in [`crate::render`].
 
 pub mod client_ip;
+pub mod consents;
 pub mod error;
 pub mod headers;
 pub mod json;
@@ -111,6 +118,10 @@ pub fn router(state: AppState) -> Router {
             guarded(post(originals::verify)),
         )
         .route("/api/downloads/{token}", guarded(get(originals::download)))
+        .route(
+            "/api/children/{id}/consent",
+            guarded(get(consents::show).put(consents::change)),
+        )
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(middleware::from_fn(trace::trace))

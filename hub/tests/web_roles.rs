@@ -1,0 +1,352 @@
+//! Roles on the web: the parents' routes are for guardians, consent is for a
+//! child's own guardians and for admins, and another family's child is 404.
+
+mod web_support;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use guardian_hub::audit::Actor;
+use guardian_hub::children;
+use guardian_hub::consent::{self, Purpose};
+use serde_json::json;
+use uuid::Uuid;
+use web_support::*;
+
+/// Two families in two classrooms, a teacher of the first, an admin, and
+/// one photo in the first classroom.
+struct School {
+    t: TestHub,
+    ana: ParentLogin,
+    ben: ParentLogin,
+    ana_child: Uuid,
+    ben_child: Uuid,
+    teacher: Uuid,
+    admin: Uuid,
+    photo: Uuid,
+}
+
+const TEACHER_PHONE: &str = "+34600000002";
+const ADMIN_PHONE: &str = "+34600000001";
+
+fn school() -> School {
+    let TwoClassrooms {
+        t,
+        ana,
+        ben,
+        photo_a,
+        ..
+    } = two_classrooms(TestHub::new());
+    let ana_child = children::add(&t.hub, "Class A", "Leo", Actor::Operator).unwrap();
+    let ben_child = children::add(&t.hub, "Class B", "Mia", Actor::Operator).unwrap();
+    children::link_guardian(&t.hub, &ana.phone, ana_child, Actor::Operator).unwrap();
+    children::link_guardian(&t.hub, &ben.phone, ben_child, Actor::Operator).unwrap();
+    let teacher = t
+        .hub
+        .accounts
+        .add_teacher("Tess", TEACHER_PHONE, PASSWORD, "Class A")
+        .unwrap();
+    let admin = t
+        .hub
+        .accounts
+        .add_admin("Adam", ADMIN_PHONE, PASSWORD)
+        .unwrap();
+    School {
+        t,
+        ana,
+        ben,
+        ana_child,
+        ben_child,
+        teacher,
+        admin,
+        photo: photo_a,
+    }
+}
+
+/// A JSON PUT from the hub's own page.
+fn put_json(path: &str, cookie: Option<&str>, body: &serde_json::Value) -> Request<Body> {
+    let mut builder = Request::put(path)
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+fn consent_path(child: impl std::fmt::Display) -> String {
+    format!("/api/children/{child}/consent")
+}
+
+#[tokio::test]
+async fn login_answers_with_the_role_of_the_account() {
+    let s = school();
+    for (phone, role) in [
+        (s.ana.phone.as_str(), "guardian"),
+        (TEACHER_PHONE, "teacher"),
+        (ADMIN_PHONE, "admin"),
+    ] {
+        let answer =
+            s.t.send(post_json(
+                "/api/login",
+                None,
+                &json!({ "login": phone, "password": PASSWORD }),
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.json()["role"], role);
+    }
+    let logins = s.t.audit_of("login_succeeded");
+    let actors: Vec<&str> = logins.iter().map(|row| row.actor.as_str()).collect();
+    assert_eq!(
+        actors,
+        [
+            format!("parent:{}", s.ana.id),
+            format!("teacher:{}", s.teacher),
+            format!("admin:{}", s.admin)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_teacher_or_an_admin_cannot_use_the_parents_routes() {
+    let s = school();
+    for phone in [TEACHER_PHONE, ADMIN_PHONE] {
+        let cookie = s.t.login(phone).await;
+
+        s.t.send(get("/api/photos", Some(&cookie)))
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+        s.t.send(get(
+            &format!("/api/photos/{}/preview", s.photo),
+            Some(&cookie),
+        ))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+        s.t.send(post_json(
+            &format!("/api/photos/{}/original", s.photo),
+            Some(&cookie),
+            &json!({}),
+        ))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+
+        // The page greets them without a gallery.
+        let page = s.t.send(get("/", Some(&cookie))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.text().contains("/preview"), "{}", page.text());
+
+        // Logging out works for every role.
+        let out =
+            s.t.send(post_json("/api/logout", Some(&cookie), &json!({})))
+                .await;
+        assert_eq!(out.status, StatusCode::OK);
+    }
+    assert!(s.t.audit_of("preview_viewed").is_empty());
+    assert!(s.t.audit_of("original_requested").is_empty());
+    assert!(s.t.sent_codes().is_empty());
+    let logouts: Vec<String> =
+        s.t.audit_of("logout")
+            .into_iter()
+            .map(|r| r.actor)
+            .collect();
+    assert_eq!(
+        logouts,
+        [
+            format!("teacher:{}", s.teacher),
+            format!("admin:{}", s.admin)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_guardian_still_sees_their_classroom_as_before() {
+    let s = school();
+    let cookie = s.t.login(&s.ana.phone).await;
+    let photos = s.t.send(get("/api/photos", Some(&cookie))).await;
+    assert_eq!(photos.status, StatusCode::OK);
+    assert_eq!(photos.json()[0]["id"], s.photo.to_string());
+    let preview =
+        s.t.send(get(
+            &format!("/api/photos/{}/preview", s.photo),
+            Some(&cookie),
+        ))
+        .await;
+    assert_eq!(preview.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_guardian_without_a_classroom_lists_no_photos_yet() {
+    let s = school();
+    s.t.hub
+        .accounts
+        .add_guardian("Cai", "+34600555666", PASSWORD, None)
+        .unwrap();
+    children::link_guardian(&s.t.hub, "+34600555666", s.ana_child, Actor::Operator).unwrap();
+    let cookie = s.t.login("+34600555666").await;
+
+    let photos = s.t.send(get("/api/photos", Some(&cookie))).await;
+    assert_eq!(photos.status, StatusCode::OK);
+    assert_eq!(photos.json(), json!([]));
+    s.t.send(get(
+        &format!("/api/photos/{}/preview", s.photo),
+        Some(&cookie),
+    ))
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    s.t.send(post_json(
+        &format!("/api/photos/{}/original", s.photo),
+        Some(&cookie),
+        &json!({}),
+    ))
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_guardian_gives_and_withdraws_consent_for_their_own_child() {
+    let s = school();
+    let cookie = s.t.login(&s.ana.phone).await;
+    let path = consent_path(s.ana_child);
+
+    let shown = s.t.send(get(&path, Some(&cookie))).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text());
+    assert_eq!(shown.json()["visible_to_classmates"], false);
+    assert_eq!(shown.json()["originals"], false);
+    assert_eq!(shown.json()["history"], json!([]));
+
+    let given =
+        s.t.send(put_json(
+            &path,
+            Some(&cookie),
+            &json!({ "purpose": "visible_to_classmates", "granted": true }),
+        ))
+        .await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.text());
+    assert_eq!(given.json()["visible_to_classmates"], true);
+    assert!(consent::current(&s.t.hub, s.ana_child, Purpose::VisibleToClassmates).unwrap());
+
+    let withdrawn =
+        s.t.send(put_json(
+            &path,
+            Some(&cookie),
+            &json!({ "purpose": "visible_to_classmates", "granted": false }),
+        ))
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK);
+    let body = withdrawn.json();
+    assert_eq!(body["visible_to_classmates"], false);
+    assert_eq!(body["child_id"], s.ana_child.to_string());
+    let history = body["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["granted"], false);
+    assert_eq!(history[1]["by"], format!("parent:{}", s.ana.id));
+    assert_eq!(history[1]["purpose"], "visible_to_classmates");
+    assert!(!consent::current(&s.t.hub, s.ana_child, Purpose::VisibleToClassmates).unwrap());
+}
+
+#[tokio::test]
+async fn another_familys_child_or_an_unknown_id_is_not_found() {
+    let s = school();
+    let cookie = s.t.login(&s.ana.phone).await;
+    let body = json!({ "purpose": "originals", "granted": true });
+
+    for child in [
+        s.ben_child.to_string(),
+        Uuid::new_v4().to_string(),
+        "not-an-id".to_owned(),
+    ] {
+        let path = consent_path(&child);
+        s.t.send(put_json(&path, Some(&cookie), &body))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+        s.t.send(get(&path, Some(&cookie)))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    assert!(!consent::current(&s.t.hub, s.ben_child, Purpose::Originals).unwrap());
+    assert!(s.t.audit_of("consent_changed").is_empty());
+
+    // The same child is there for its own guardian.
+    let ben = s.t.login(&s.ben.phone).await;
+    let shown = s.t.send(get(&consent_path(s.ben_child), Some(&ben))).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text());
+}
+
+#[tokio::test]
+async fn a_teacher_cannot_read_or_change_consent() {
+    let s = school();
+    let cookie = s.t.login(TEACHER_PHONE).await;
+    let path = consent_path(s.ana_child);
+    s.t.send(put_json(
+        &path,
+        Some(&cookie),
+        &json!({ "purpose": "originals", "granted": true }),
+    ))
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+    s.t.send(get(&path, Some(&cookie)))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+    assert!(!consent::current(&s.t.hub, s.ana_child, Purpose::Originals).unwrap());
+}
+
+#[tokio::test]
+async fn an_admin_records_consent_for_any_child_of_the_school() {
+    let s = school();
+    let cookie = s.t.login(ADMIN_PHONE).await;
+    for child in [s.ana_child, s.ben_child] {
+        let answer =
+            s.t.send(put_json(
+                &consent_path(child),
+                Some(&cookie),
+                &json!({ "purpose": "originals", "granted": true }),
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(
+            answer.json()["history"][0]["by"],
+            format!("admin:{}", s.admin)
+        );
+        assert!(consent::current(&s.t.hub, child, Purpose::Originals).unwrap());
+    }
+    s.t.send(put_json(
+        &consent_path(Uuid::new_v4()),
+        Some(&cookie),
+        &json!({ "purpose": "originals", "granted": true }),
+    ))
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_consent_change_needs_a_known_purpose_a_session_and_our_own_page() {
+    let s = school();
+    let cookie = s.t.login(&s.ana.phone).await;
+    let path = consent_path(s.ana_child);
+
+    for body in [
+        json!({ "purpose": "everything", "granted": true }),
+        json!({ "purpose": "originals" }),
+        json!({ "purpose": "originals", "granted": "yes" }),
+    ] {
+        s.t.send(put_json(&path, Some(&cookie), &body))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+
+    let body = json!({ "purpose": "originals", "granted": true });
+    s.t.send(put_json(&path, None, &body))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "login_required");
+
+    let mut cross_site = put_json(&path, Some(&cookie), &body);
+    cross_site
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    s.t.send(cross_site)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "foreign_origin");
+
+    assert!(consent::history(&s.t.hub, s.ana_child).unwrap().is_empty());
+}
