@@ -151,6 +151,31 @@ pub fn is_guardian_of(hub: &Hub, guardian_id: Uuid, child_id: Uuid) -> Result<bo
         .is_some())
 }
 
+/// Every child of the school, by classroom and name.
+pub fn all(hub: &Hub) -> Result<Vec<Child>, AccountError> {
+    let conn = hub.db.lock();
+    let mut statement = conn
+        .prepare("SELECT id, classroom_id, name FROM children ORDER BY classroom_id, name, id")?;
+    let children = statement
+        .query_map([], child_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(children)
+}
+
+/// The children of a teacher's classrooms, by classroom and name.
+pub fn of_teacher(hub: &Hub, teacher_id: Uuid) -> Result<Vec<Child>, AccountError> {
+    let conn = hub.db.lock();
+    let mut statement = conn.prepare(
+        "SELECT c.id, c.classroom_id, c.name FROM children c
+         JOIN teacher_classrooms t ON t.classroom_id = c.classroom_id
+         WHERE t.teacher_id = ?1 ORDER BY c.classroom_id, c.name, c.id",
+    )?;
+    let children = statement
+        .query_map([teacher_id.to_string()], child_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(children)
+}
+
 /// A classroom's children, by name.
 pub fn in_classroom(hub: &Hub, classroom_id: Uuid) -> Result<Vec<Child>, AccountError> {
     let conn = hub.db.lock();

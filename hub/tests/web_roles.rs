@@ -350,3 +350,88 @@ async fn a_consent_change_needs_a_known_purpose_a_session_and_our_own_page() {
 
     assert!(consent::history(&s.t.hub, s.ana_child).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn each_role_lists_only_the_children_it_may_see() {
+    let s = school();
+    consent::set(
+        &s.t.hub,
+        s.ana_child,
+        Purpose::Originals,
+        true,
+        Actor::Parent(s.ana.id),
+    )
+    .unwrap();
+
+    let ana = s.t.login(&s.ana.phone).await;
+    let listed = s.t.send(get("/api/children", Some(&ana))).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    let listed = listed.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], s.ana_child.to_string());
+    assert_eq!(listed[0]["name"], "Leo");
+    assert_eq!(listed[0]["originals"], true);
+    assert_eq!(listed[0]["visible_to_classmates"], false);
+
+    // A teacher sees their classrooms' children, without their consents.
+    let teacher = s.t.login(TEACHER_PHONE).await;
+    let listed = s.t.send(get("/api/children", Some(&teacher))).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], s.ana_child.to_string());
+    assert!(listed[0].get("originals").is_none(), "{listed}");
+    s.t.hub
+        .accounts
+        .assign_teacher(TEACHER_PHONE, "Class B")
+        .unwrap();
+    let listed = s.t.send(get("/api/children", Some(&teacher))).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let admin = s.t.login(ADMIN_PHONE).await;
+    let listed = s.t.send(get("/api/children", Some(&admin))).await.json();
+    let mut ids: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| child["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected = vec![s.ana_child.to_string(), s.ben_child.to_string()];
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    s.t.send(get("/api/children", None))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "login_required");
+    let audited = s.t.audit_of("children_listed");
+    assert_eq!(audited.len(), 4);
+    assert!(audited.iter().all(|row| !row.flat().contains("Leo")));
+}
+
+#[tokio::test]
+async fn a_guardians_page_shows_their_own_children_with_a_switch_per_consent() {
+    let s = school();
+    consent::set(
+        &s.t.hub,
+        s.ana_child,
+        Purpose::VisibleToClassmates,
+        true,
+        Actor::Parent(s.ana.id),
+    )
+    .unwrap();
+    let cookie = s.t.login(&s.ana.phone).await;
+
+    let page = s.t.send(get("/", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        html.contains(&format!("data-child-id=\"{}\"", s.ana_child)),
+        "{html}"
+    );
+    assert!(html.contains("<h3>Leo</h3>"));
+    assert!(html.contains("name=\"visible_to_classmates\" checked>"));
+    assert!(html.contains("name=\"originals\">"));
+    assert!(!html.contains("Mia"));
+    assert!(!html.contains(&s.ben_child.to_string()));
+    // The gallery is still there.
+    assert!(html.contains(&format!("/api/photos/{}/preview", s.photo)));
+}

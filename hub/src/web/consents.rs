@@ -1,5 +1,8 @@
-//! A child's consents on the web: read them, give or withdraw one.
+//! Children and their consents on the web: list the children a session may
+//! see, read a child's consents, give or withdraw one.
 //!
+//! `GET /api/children` lists a guardian's own children, a teacher's
+//! classrooms' children (without consents) and, for an admin, every child.
 //! A guardian acts only for the children linked to them; another child, or an
 //! id that is no child at all, is 404 alike, so ids cannot be probed. An admin
 //! acts for any child of the school (a form handed in on paper, say). A
@@ -8,16 +11,19 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::photos::{parse_id, rfc3339};
 use super::session::CurrentSession;
-use super::{blocking, AppState};
+use super::{blocking, record, AppState};
 use crate::accounts::Role;
-use crate::audit::Actor;
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::children::Child;
 use crate::consent::{self, ConsentRecord, Purpose};
 use crate::{children, Hub};
 
@@ -58,6 +64,71 @@ pub struct ConsentState {
     pub originals: bool,
     /// Oldest first.
     pub history: Vec<ConsentDecision>,
+}
+
+/// One child in a listing. Consents are shown to guardians and admins only.
+#[derive(Debug, Serialize)]
+pub struct ChildSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub classroom_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible_to_classmates: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub originals: Option<bool>,
+}
+
+/// `GET /api/children`: the children this session may see.
+#[instrument(skip_all)]
+pub async fn list(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    ip: ClientIp,
+) -> Result<Json<Vec<ChildSummary>>, ApiError> {
+    let hub = state.hub.clone();
+    let listed = blocking(move || {
+        let account = &session.account;
+        let (children, with_consents) = match account.role {
+            Role::Guardian => (children::of_guardian(&hub, account.id)?, true),
+            Role::Teacher => (children::of_teacher(&hub, account.id)?, false),
+            Role::Admin => (children::all(&hub)?, true),
+        };
+        let listed = children
+            .into_iter()
+            .map(|child| summary(&hub, child, with_consents))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        record(
+            &hub,
+            AuditEvent::new(
+                AuditKind::ChildrenListed,
+                Actor::account(account.role, account.id),
+            )
+            .ip(ip.chosen)
+            .detail(json!({ "count": listed.len() })),
+        )?;
+        Ok(listed)
+    })
+    .await?;
+    Ok(Json(listed))
+}
+
+/// A child with, if asked, the current answer of each consent.
+pub fn summary(hub: &Hub, child: Child, with_consents: bool) -> Result<ChildSummary, ApiError> {
+    let consents = if with_consents {
+        Some((
+            consent::current(hub, child.id, Purpose::VisibleToClassmates)?,
+            consent::current(hub, child.id, Purpose::Originals)?,
+        ))
+    } else {
+        None
+    };
+    Ok(ChildSummary {
+        id: child.id,
+        name: child.name,
+        classroom_id: child.classroom_id,
+        visible_to_classmates: consents.map(|(visible, _)| visible),
+        originals: consents.map(|(_, originals)| originals),
+    })
 }
 
 /// `GET /api/children/{id}/consent`

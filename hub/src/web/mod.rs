@@ -8,6 +8,7 @@
 //! POST /api/photos/{id}/original {}                -> {"request_id"}, code sent by SMS
 //! POST /api/original-requests/{id}/verify {"code"} -> {"download"}
 //! GET  /api/downloads/{token}                      -> image/jpeg, watermarked, once
+//! GET  /api/children                              -> [{"id","name","classroom_id",("visible_to_classmates","originals")}]
 //! GET  /api/children/{id}/consent                  -> {"visible_to_classmates","originals","history"}
 //! PUT  /api/children/{id}/consent {"purpose","granted"} -> the same, after the change
 //! GET  /get_client_ip                              -> {"ip"}
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             guarded(post(originals::verify)),
         )
         .route("/api/downloads/{token}", guarded(get(originals::download)))
+        .route("/api/children", guarded(get(consents::list)))
         .route(
             "/api/children/{id}/consent",
             guarded(get(consents::show).put(consents::change)),

@@ -1,7 +1,8 @@
 //! The parents' page: `GET /`, rendered on the hub, and its two static files.
 //!
-//! Without a session it is a login form; with one, the gallery of covered
-//! previews, each with "Get the original" and a field for the SMS code. The
+//! Without a session it is a login form; with a guardian's, their children
+//! with a switch per consent, then the gallery of covered previews, each with
+//! "Get the original" and a field for the SMS code. The
 //! script (`static/app.js`) only calls the JSON API; there is no inline script
 //! or style, so the Content-Security-Policy can forbid both.
 
@@ -13,11 +14,13 @@ use axum::response::{Html, IntoResponse, Response};
 use tracing::instrument;
 
 use super::client_ip::ClientIp;
+use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
 use super::photos::{list_for, rfc3339};
 use super::session::MaybeSession;
 use super::{blocking, AppState};
 use crate::accounts::Role;
+use crate::children;
 use crate::store::PhotoRecord;
 
 const APP_JS: &str = include_str!("static/app.js");
@@ -40,15 +43,20 @@ pub async fn index(
     }
 
     let hub = state.hub.clone();
-    let photos = blocking(move || {
+    let (kids, photos) = blocking(move || {
         let parent = hub
             .accounts
             .parent(account.id)?
             .ok_or(ApiError::WrongRole)?;
-        list_for(&hub, &parent, ip, "page")
+        let kids = children::of_guardian(&hub, parent.id)?
+            .into_iter()
+            .map(|child| summary(&hub, child, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((kids, list_for(&hub, &parent, ip, "page")?))
     })
     .await?;
-    Ok(Html(page(&gallery(&photos), Some(&account.name))))
+    let main = format!("{}\n{}", consents(&kids), gallery(&photos));
+    Ok(Html(page(&main, Some(&account.name))))
 }
 
 /// `GET /static/app.js`
@@ -116,6 +124,45 @@ fn not_yet(role: Role) -> String {
             Role::Guardian => "a parent",
         }
     )
+}
+
+/// A guardian's children, each with a switch per consent. Nothing is shown
+/// for a parent with no child linked yet.
+fn consents(kids: &[ChildSummary]) -> String {
+    if kids.is_empty() {
+        return String::new();
+    }
+
+    let mut html = String::from(
+        "<section class=\"children\">\n<h2>Your children</h2>\n\
+         <p class=\"note\">Until you say yes, the answer is no. You can change your mind at \
+         any time; it takes effect at once.</p>\n<ul>\n",
+    );
+    for kid in kids {
+        let name = escape(&kid.name);
+        let checked = |granted: Option<bool>| {
+            if granted == Some(true) {
+                " checked"
+            } else {
+                ""
+            }
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            html,
+            "<li class=\"child\" data-child-id=\"{id}\">\n<h3>{name}</h3>\n\
+             <label class=\"consent\"><input type=\"checkbox\" name=\"visible_to_classmates\"{visible}> \
+             Other families of the class may see {name}'s face</label>\n\
+             <label class=\"consent\"><input type=\"checkbox\" name=\"originals\"{originals}> \
+             Originals showing {name}'s face may be given out</label>\n\
+             <p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n",
+            id = escape(&kid.id.to_string()),
+            visible = checked(kid.visible_to_classmates),
+            originals = checked(kid.originals),
+        );
+    }
+    html.push_str("</ul>\n</section>");
+    html
 }
 
 fn gallery(photos: &[PhotoRecord]) -> String {
@@ -188,6 +235,23 @@ mod tests {
         assert!(
             html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Co&quot;")
         );
+    }
+
+    #[test]
+    fn a_childs_name_cannot_inject_markup_and_switches_show_consent() {
+        let kid = ChildSummary {
+            id: uuid::Uuid::new_v4(),
+            name: "<b>Leo</b>".into(),
+            classroom_id: uuid::Uuid::new_v4(),
+            visible_to_classmates: Some(true),
+            originals: Some(false),
+        };
+        let html = consents(&[kid]);
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("&lt;b&gt;Leo&lt;/b&gt;"));
+        assert!(html.contains("name=\"visible_to_classmates\" checked>"));
+        assert!(html.contains("name=\"originals\">"));
+        assert_eq!(consents(&[]), "");
     }
 
     #[test]

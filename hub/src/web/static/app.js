@@ -1,12 +1,18 @@
-// The parents' page: sign in and out, ask for an original, type the SMS code,
-// download. Everything goes through the hub's JSON API; the page itself is
+// The parents' page: sign in and out, give or withdraw consent for a child,
+// ask for an original, type the SMS code, download. Everything goes through the hub's JSON API; the page itself is
 // rendered on the hub.
 'use strict';
 
 // POSTs JSON and returns the JSON answer, or throws with the hub's plain message.
 async function post(path, body) {
+  return send('POST', path, body);
+}
+
+// Sends JSON with a method and returns the JSON answer, or throws with the
+// hub's plain message.
+async function send(method, path, body) {
   const response = await fetch(path, {
-    method: 'POST',
+    method,
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
     credentials: 'same-origin',
@@ -96,6 +102,31 @@ function setUpPhoto(item) {
   });
 }
 
+// Each switch gives or withdraws one consent at once; on failure it goes
+// back to what the hub still holds.
+function setUpChild(item) {
+  const status = item.querySelector('.status');
+  const childId = encodeURIComponent(item.dataset.childId);
+  for (const box of item.querySelectorAll('input[type=checkbox]')) {
+    box.addEventListener('change', async () => {
+      box.disabled = true;
+      status.textContent = 'Saving…';
+      try {
+        await send('PUT', '/api/children/' + childId + '/consent', {
+          purpose: box.name,
+          granted: box.checked,
+        });
+        status.textContent = box.checked ? 'Saved: yes.' : 'Saved: no.';
+      } catch (error) {
+        box.checked = !box.checked;
+        status.textContent = error.message;
+      } finally {
+        box.disabled = false;
+      }
+    });
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   const login = document.getElementById('login');
   if (login) {
@@ -104,6 +135,9 @@ document.addEventListener('DOMContentLoaded', () => {
   const logout = document.getElementById('logout');
   if (logout) {
     setUpLogout(logout);
+  }
+  for (const item of document.querySelectorAll('.child')) {
+    setUpChild(item);
   }
   for (const item of document.querySelectorAll('.photo')) {
     setUpPhoto(item);
