@@ -148,6 +148,12 @@ enum ChildCommand {
         #[arg(long)]
         name: String,
     },
+    /// Erases a child: their record, consent history and guardian links.
+    /// The audit log keeps the event with the child's id only.
+    Erase {
+        /// The child's id, as `child add` printed it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,12 +262,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Child {
+            command: ChildCommand::Erase { id },
+        } => {
+            let child_id = parse_child_id(&id)?;
+            let erased = children::erase(&hub, child_id, Actor::Operator)?;
+            eprintln!(
+                "child {child_id} erased: {} consent decisions and {} guardian links removed",
+                erased.consents, erased.guardian_links
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Guardian {
             command: GuardianCommand::Link { phone, child },
         } => {
-            let child_id = Uuid::try_parse(child.trim()).map_err(|_| {
-                anyhow::anyhow!("{child:?} is not a child id; `guardian-hub child add` prints them")
-            })?;
+            let child_id = parse_child_id(&child)?;
             let guardian_id = children::link_guardian(&hub, &phone, child_id, Actor::Operator)?;
             eprintln!("guardian {guardian_id} linked to child {child_id}");
             Ok(ExitCode::SUCCESS)
@@ -363,6 +378,12 @@ fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::R
     );
     println!("{}", provisioning.device_id);
     Ok(())
+}
+
+fn parse_child_id(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::try_parse(text.trim()).map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a child id; `guardian-hub child add` prints them")
+    })
 }
 
 /// Adds a teacher, or gives an existing teacher one more classroom. The

@@ -150,6 +150,11 @@ fn the_people_commands_of_the_contract_work_end_to_end() {
         .classroom_id
         .is_some());
 
+    // Erasing the child removes the child and the link.
+    ok(d, &["child", "erase", &child.to_string()], "");
+    assert!(children::get(&hub, child).unwrap().is_none());
+    assert!(children::guardians_of(&hub, child).unwrap().is_empty());
+
     let verify = ok(d, &["audit", "verify"], "");
     assert!(verify.starts_with("audit log intact"), "{verify}");
 }

@@ -271,3 +271,88 @@ fn the_audit_log_stays_intact_through_people_changes() {
         "{verdict:?}"
     );
 }
+
+#[test]
+fn erasing_a_child_removes_their_record_consents_and_links_and_audits_only_the_id() {
+    use guardian_hub::consent::{self, Purpose};
+
+    let t = school();
+    let leo = children::add(&t.hub, "Sunflowers", "Leo", Actor::Operator).unwrap();
+    let mia = children::add(&t.hub, "Sunflowers", "Mia", Actor::Operator).unwrap();
+    let gina = t.add_parent("Gina", "+34600000003", "Sunflowers");
+    for child in [leo, mia] {
+        children::link_guardian(&t.hub, &gina.phone, child, Actor::Operator).unwrap();
+        consent::set(
+            &t.hub,
+            child,
+            Purpose::Originals,
+            true,
+            Actor::Parent(gina.id),
+        )
+        .unwrap();
+    }
+    consent::set(
+        &t.hub,
+        leo,
+        Purpose::Originals,
+        false,
+        Actor::Parent(gina.id),
+    )
+    .unwrap();
+
+    let erased = children::erase(&t.hub, leo, Actor::Operator).unwrap();
+    assert_eq!(
+        erased,
+        children::Erased {
+            consents: 2,
+            guardian_links: 1
+        }
+    );
+
+    // Read the database itself: nothing of Leo is left, Mia is untouched.
+    let rows = |sql: &str, id: Uuid| -> i64 {
+        t.hub
+            .db
+            .lock()
+            .query_row(sql, [id.to_string()], |row| row.get(0))
+            .unwrap()
+    };
+    for sql in [
+        "SELECT COUNT(*) FROM children WHERE id = ?1",
+        "SELECT COUNT(*) FROM consents WHERE child_id = ?1",
+        "SELECT COUNT(*) FROM guardian_links WHERE child_id = ?1",
+    ] {
+        assert_eq!(rows(sql, leo), 0, "{sql}");
+        assert_eq!(rows(sql, mia), 1, "{sql}");
+    }
+    assert!(children::get(&t.hub, leo).unwrap().is_none());
+    assert!(consent::history(&t.hub, leo).unwrap().is_empty());
+    assert_eq!(
+        children::of_guardian(&t.hub, gina.id)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        [mia]
+    );
+
+    let audit = t.audit_of("child_erased");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].subject.as_deref(), Some(leo.to_string().as_str()));
+    assert!(!audit[0].flat().contains("Leo"));
+
+    // Erased means gone: a second erasure or a new link finds no child.
+    assert!(matches!(
+        children::erase(&t.hub, leo, Actor::Operator).unwrap_err(),
+        AccountError::UnknownChild(_)
+    ));
+    assert!(matches!(
+        children::link_guardian(&t.hub, &gina.phone, leo, Actor::Operator).unwrap_err(),
+        AccountError::UnknownChild(_)
+    ));
+    let verdict = t.hub.audit.verify(&t.hub.db.lock()).unwrap();
+    assert!(matches!(
+        verdict,
+        guardian_hub::audit::Verdict::Intact { .. }
+    ));
+}
