@@ -5,21 +5,24 @@
 #   scripts/demo.sh FOLDER [DATA_DIR]
 #
 # It builds release binaries, creates a classroom, a parent and a device in
-# DATA_DIR (default ./guardian-demo), starts the hub (web page on
+# DATA_DIR (default ./guardian-demo, relative to where you run it), starts the hub (web page on
 # http://127.0.0.1:8080, MQTT broker on 127.0.0.1:1883), runs the device over
 # FOLDER until the hub has stored every photo, and leaves the hub running until
 # Ctrl-C. One-time codes land in DATA_DIR/hub/sms-outbox.jsonl.
 set -euo pipefail
 
 folder="${1:?usage: scripts/demo.sh FOLDER [DATA_DIR]}"
-data="${2:-guardian-demo}"
 [[ -d "$folder" ]] || { echo "error: $folder is not a folder" >&2; exit 2; }
+folder="$(cd "$folder" && pwd)"
+mkdir -p "${2:-guardian-demo}"
+data="$(cd "${2:-guardian-demo}" && pwd)"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+echo "building release binaries (the first build takes several minutes)..."
 cargo build --release --locked --bin guardian-hub --bin guardian-device
-hub=target/release/guardian-hub
-device=target/release/guardian-device
-mkdir -p "$data"
+target="${CARGO_TARGET_DIR:-target}"
+hub="$target/release/guardian-hub"
+device="$target/release/guardian-device"
 
 phone="+34600000001"
 password="demo-password-1"

@@ -390,6 +390,8 @@ fn media_type(format: PhotoFormat) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use guardian_e2e::exif::jpeg_with_orientation;
+    use guardian_e2e::measure::{laplacian_variance, psnr_where, resize, Region};
     use guardian_models::{detector, DetectorKind};
     use guardian_protocol::{HubSealingKey, PhotoEnvelope};
     use image::{Rgb, RgbImage};
@@ -521,6 +523,87 @@ mod tests {
         let photo_id = captured_id(f.capturer.capture_file(&testdata(file), file).unwrap());
         let (details, _) = open(&f, photo_id);
         assert_eq!(details.faces.len(), 1);
+    }
+
+    /// C02: one upright photo stored with each EXIF orientation, its pixels transformed
+    /// the other way. Every capture finds the faces upright, covers them, and makes a
+    /// preview that shows the photo upright.
+    #[test]
+    fn c02_every_exif_orientation_gives_an_upright_preview_with_the_faces_covered() {
+        let file = "voc_2008_001322.jpg";
+        let upright = image::open(testdata(file)).unwrap().to_rgb8();
+        let (width, height) = upright.dimensions();
+        let annotated = annotated_faces(file);
+        let mut f = fixture();
+
+        for orientation in 1..=8u8 {
+            let name = format!("orientation_{orientation}.jpg");
+            let path = f.dir.path().join(&name);
+            std::fs::write(&path, jpeg_with_orientation(&upright, orientation)).unwrap();
+            let photo_id = captured_id(f.capturer.capture_file(&path, &name).unwrap());
+            let (details, preview) = open(&f, photo_id);
+
+            // Upright: the original's size, and a preview of the same shape.
+            assert_eq!((details.width, details.height), (width, height), "{name}");
+            assert!(!details.damaged, "{name}");
+            let scale = f64::from(preview.width()) / f64::from(width);
+            let preview_height = f64::from(height) * scale;
+            assert!(
+                (f64::from(preview.height()) - preview_height).abs() <= 1.0,
+                "{name}: preview is {}x{}",
+                preview.width(),
+                preview.height()
+            );
+            let reference = resize(&upright, preview.width(), preview.height());
+
+            // Every annotated face keeps less than a tenth of its detail.
+            assert!(
+                details.faces.len() >= annotated.len(),
+                "{name}: {:?}",
+                details.faces
+            );
+            for (x, y, w, h) in &annotated {
+                let region = Region {
+                    x: f64::from(*x),
+                    y: f64::from(*y),
+                    w: f64::from(*w),
+                    h: f64::from(*h),
+                }
+                .scaled(scale);
+                let before = laplacian_variance(&reference, region);
+                let after = laplacian_variance(&preview, region);
+                assert!(
+                    after < before / 10.0,
+                    "{name}: face {region:?} keeps {after:.1} of {before:.1}"
+                );
+            }
+
+            // Outside the covers (with room for their margins) the preview is the
+            // upright photo; a mirrored or turned preview scores far lower.
+            let margins: Vec<Region> = details
+                .faces
+                .iter()
+                .map(|face| {
+                    Region {
+                        x: f64::from(face.x),
+                        y: f64::from(face.y),
+                        w: f64::from(face.width),
+                        h: f64::from(face.height),
+                    }
+                    .scaled(scale)
+                    .grown(0.6)
+                })
+                .collect();
+            let psnr = psnr_where(&preview, &reference, |x, y| {
+                !margins
+                    .iter()
+                    .any(|r| r.contains(f64::from(x), f64::from(y)))
+            });
+            assert!(
+                psnr >= 25.0,
+                "{name}: PSNR outside the covers is {psnr:.1} dB"
+            );
+        }
     }
 
     #[test]

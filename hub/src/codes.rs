@@ -103,6 +103,22 @@ pub enum CodeError {
     Audit(#[from] AuditError),
 }
 
+impl CodeError {
+    /// The refusal's stable name in the audit log.
+    fn audit_reason(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::WrongCode { .. } => "wrong_code",
+            Self::TooManyTries => "too_many_tries",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Locked => "locked",
+            Self::Used => "used",
+            Self::Expired => "expired",
+            Self::Database(_) | Self::Audit(_) => "internal",
+        }
+    }
+}
+
 /// A one-time code. Not `Clone`, not `Serialize`, redacted in `Debug`, wiped on
 /// drop: the only ways out are [`OneTimeCode::expose_digits`] (for the SMS) and
 /// its HMAC.
@@ -329,29 +345,40 @@ impl Codes {
             )
             .optional()?;
 
+        // Every refusal is audited, in this same transaction.
+        let refuse = |tx: rusqlite::Transaction<'_>, kind: AuditKind, error: CodeError| {
+            let event = AuditEvent::new(kind, Actor::Parent(who.parent_id))
+                .subject(request_id)
+                .ip(who.ip)
+                .detail(json!({ "refused": error.audit_reason() }));
+            let head = self.hub.audit.append(&tx, now, &event)?;
+            tx.commit()?;
+            self.hub.audit.publish_head(&head)?;
+            Err(error)
+        };
+
         // Another parent's request, or this parent's from another session,
         // looks exactly like one that does not exist.
         let Some(request) = row.filter(|r| {
             r.parent_id == who.parent_id && bool::from(r.session_hash.ct_eq(&who.session_hash))
         }) else {
-            return Err(CodeError::NotFound);
+            return refuse(tx, AuditKind::CodeFailed, CodeError::NotFound);
         };
 
         // The refusals that come before looking at the code at all.
         if request.locked {
-            return Err(CodeError::Locked);
+            return refuse(tx, AuditKind::CodeFailed, CodeError::Locked);
         }
-        match request.state.as_str() {
-            "verified" => return Err(CodeError::Used),
-            "exhausted" => return Err(CodeError::TooManyTries),
-            "cancelled" => return Err(CodeError::Expired),
-            _ => {}
-        }
-        if request.wrong_tries >= MAX_WRONG_TRIES {
-            return Err(CodeError::TooManyTries);
-        }
-        if to_millis(now) > request.expires_at {
-            return Err(CodeError::Expired);
+        let early = match request.state.as_str() {
+            "verified" => Some(CodeError::Used),
+            "exhausted" => Some(CodeError::TooManyTries),
+            "cancelled" => Some(CodeError::Expired),
+            _ if request.wrong_tries >= MAX_WRONG_TRIES => Some(CodeError::TooManyTries),
+            _ if to_millis(now) > request.expires_at => Some(CodeError::Expired),
+            _ => None,
+        };
+        if let Some(error) = early {
+            return refuse(tx, AuditKind::CodeFailed, error);
         }
 
         // The comparison. A submission that is not six digits is a wrong try
@@ -424,7 +451,13 @@ impl Codes {
                 to_millis(now + DOWNLOAD_VALIDITY),
             ],
         )?;
+        let verified = AuditEvent::new(AuditKind::CodeVerified, Actor::Parent(who.parent_id))
+            .subject(request_id)
+            .ip(who.ip)
+            .detail(json!({ "photo_id": request.photo_id }));
+        let head = self.hub.audit.append(&tx, now, &verified)?;
         tx.commit()?;
+        self.hub.audit.publish_head(&head)?;
 
         Ok(DownloadGrant {
             path: Zeroizing::new(format!("{DOWNLOAD_PATH_PREFIX}{}", token.as_str())),
@@ -467,19 +500,34 @@ impl Codes {
             )
             .optional()?;
 
+        // Refusals are audited; the token itself never is.
+        let refuse = |tx: rusqlite::Transaction<'_>, request: Option<Uuid>, error: CodeError| {
+            let mut event =
+                AuditEvent::new(AuditKind::DownloadRefused, Actor::Parent(who.parent_id))
+                    .ip(who.ip)
+                    .detail(json!({ "refused": error.audit_reason() }));
+            if let Some(request) = request {
+                event = event.subject(request);
+            }
+            let head = self.hub.audit.append(&tx, now, &event)?;
+            tx.commit()?;
+            self.hub.audit.publish_head(&head)?;
+            Err(error)
+        };
+
         // A link opened from another session (a forwarded link, a stolen one)
         // is not found, and stays usable for the session it belongs to.
         let Some((request_id, photo_id, parent_id, session_hash, expires_at, used)) = row else {
-            return Err(CodeError::NotFound);
+            return refuse(tx, None, CodeError::NotFound);
         };
         if parent_id != who.parent_id || !bool::from(session_hash.ct_eq(&who.session_hash)) {
-            return Err(CodeError::NotFound);
+            return refuse(tx, None, CodeError::NotFound);
         }
         if used {
-            return Err(CodeError::Used);
+            return refuse(tx, Some(request_id), CodeError::Used);
         }
         if to_millis(now) > expires_at {
-            return Err(CodeError::Expired);
+            return refuse(tx, Some(request_id), CodeError::Expired);
         }
 
         tx.execute(

@@ -357,6 +357,7 @@ mod tests {
                 "Renée Ødegård-Çelik",
                 Some((320, 320)),
             ),
+            ("hopper.jpg", "Demo Parent", None),
         ];
         for (file, name, resize) in cases {
             let mut image = load(file);

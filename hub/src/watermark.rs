@@ -62,8 +62,7 @@ pub fn draw(image: &mut RgbImage, mark: &ViewerMark) {
         return;
     }
 
-    let lines = picture_lines(mark);
-    let layout = Layout::for_image(width, height, &lines);
+    let (lines, layout) = choose_layout(width, height, mark);
     let glyphs = render_glyphs(&lines, layout.font);
     let outline = glyphs.dilated();
 
@@ -73,8 +72,9 @@ pub fn draw(image: &mut RgbImage, mark: &ViewerMark) {
 }
 
 /// Lines are wrapped at the length of a UUID, so a block is always as wide as the access
-/// id and the text size does not jump with the length of a name.
-const WRAP_COLUMNS: usize = 36;
+/// id and the text size does not jump with the length of a name. Photos too small for
+/// such a block even in the smallest font get narrower wraps (see [`choose_layout`]).
+const WRAP_COLUMNS: [usize; 4] = [36, 24, 16, 12];
 
 /// Longer names are cut on the picture; no phone screen shows more of them anyway.
 const MAX_NAME_CHARS: usize = 60;
@@ -102,8 +102,27 @@ const OUTLINE_COLOUR: Rgb<u8> = Rgb([0, 0, 0]);
 /// recognisable while white text on it still stands out.
 const BAND_SHOW_THROUGH: u16 = 128;
 
-/// The text as drawn: Latin-1 only, the name cut, wrapped to `WRAP_COLUMNS`.
-fn picture_lines(mark: &ViewerMark) -> Vec<String> {
+/// The lines and layout for one photo: repeated blocks of at most
+/// `MAX_BLOCK_SHARE` of the photo when they fit, else one block as large as the
+/// whole photo (a thumbnail), wrapping narrower before clipping any text.
+fn choose_layout(width: u32, height: u32, mark: &ViewerMark) -> (Vec<String>, Layout) {
+    for share in [MAX_BLOCK_SHARE, 1.0] {
+        for columns in WRAP_COLUMNS {
+            let lines = picture_lines(mark, columns);
+            if let Some(layout) = Layout::fitting(width, height, &lines, share) {
+                return (lines, layout);
+            }
+        }
+    }
+
+    // Nothing fits: the smallest font, clipped. A clipped mark still beats none.
+    let lines = picture_lines(mark, WRAP_COLUMNS[WRAP_COLUMNS.len() - 1]);
+    let layout = Layout::scaled(&FONT_4X6, &lines, 1);
+    (lines, layout)
+}
+
+/// The text as drawn: Latin-1 only, the name cut, wrapped to `columns`.
+fn picture_lines(mark: &ViewerMark, columns: usize) -> Vec<String> {
     let mut name: String = mark.viewer_name.chars().take(MAX_NAME_CHARS).collect();
     if mark.viewer_name.chars().count() > MAX_NAME_CHARS {
         // "..." rather than '…', which Latin-1 lacks.
@@ -111,10 +130,10 @@ fn picture_lines(mark: &ViewerMark) -> Vec<String> {
     }
 
     let mut lines = Vec::new();
-    lines.extend(wrap(&latin1(&format!("Viewed by {name}")), WRAP_COLUMNS));
-    lines.extend(wrap(&format!("IP {}", mark.client_ip), WRAP_COLUMNS));
-    lines.push(mark.timestamp());
-    lines.extend(wrap(&format!("Access {}", mark.access_id), WRAP_COLUMNS));
+    lines.extend(wrap(&latin1(&format!("Viewed by {name}")), columns));
+    lines.extend(wrap(&format!("IP {}", mark.client_ip), columns));
+    lines.extend(wrap(&mark.timestamp(), columns));
+    lines.extend(wrap(&format!("Access {}", mark.access_id), columns));
     lines
 }
 
@@ -165,23 +184,27 @@ struct Layout {
 }
 
 impl Layout {
-    fn for_image(width: u32, height: u32, lines: &[String]) -> Self {
-        let max_width = f64::from(width) * MAX_BLOCK_SHARE;
-        let max_height = f64::from(height) * MAX_BLOCK_SHARE;
+    /// The largest font whose block fits in `share` of the photo each way, scaled
+    /// up as far as it still fits; `None` when even the smallest font does not.
+    fn fitting(width: u32, height: u32, lines: &[String], share: f64) -> Option<Self> {
+        let max_width = f64::from(width) * share;
+        let max_height = f64::from(height) * share;
         let fits = |font: &MonoFont<'static>| {
             let (w, h) = block_size(font, lines);
             f64::from(w) <= max_width && f64::from(h) <= max_height
         };
-        // The smallest font is used even when it does not fit: a clipped mark on a
-        // thumbnail still beats none.
-        let font = FONTS.into_iter().find(|f| fits(f)).unwrap_or(&FONT_4X6);
+        let font = FONTS.into_iter().find(|f| fits(f))?;
 
         let (natural_width, natural_height) = block_size(font, lines);
         let by_width = max_width / f64::from(natural_width);
         let by_height = max_height / f64::from(natural_height);
         // An integer factor keeps the bitmap font's pixels square and crisp.
         let factor = (by_width.min(by_height).floor() as u32).max(1);
+        Some(Self::scaled(font, lines, factor))
+    }
 
+    fn scaled(font: &'static MonoFont<'static>, lines: &[String], factor: u32) -> Self {
+        let (natural_width, natural_height) = block_size(font, lines);
         Layout {
             font,
             factor,
@@ -503,8 +526,7 @@ pub(crate) mod tests {
     #[test]
     fn every_quarter_of_the_photo_holds_a_whole_mark() {
         for (width, height) in [(4000, 3000), (3000, 4000), (640, 480), (320, 240)] {
-            let lines = picture_lines(&mark("Renée Ødegård-Çelik"));
-            let layout = Layout::for_image(width, height, &lines);
+            let (_, layout) = choose_layout(width, height, &mark("Renée Ødegård-Çelik"));
             let (bw, bh) = (
                 i64::from(layout.block_width),
                 i64::from(layout.block_height),
@@ -528,8 +550,7 @@ pub(crate) mod tests {
     fn the_band_darkens_a_white_photo_and_the_text_lightens_a_black_one() {
         let white = RgbImage::from_pixel(1600, 1200, Rgb([250, 250, 250]));
         let black = RgbImage::from_pixel(1600, 1200, Rgb([5, 5, 5]));
-        let lines = picture_lines(&mark("Ann"));
-        let layout = Layout::for_image(1600, 1200, &lines);
+        let (_, layout) = choose_layout(1600, 1200, &mark("Ann"));
         let (x, y) = layout.origins(1600, 1200)[0];
         let (x0, y0) = (x as u32, y as u32);
         let (x1, y1) = (x0 + layout.block_width, y0 + layout.block_height);
@@ -554,10 +575,10 @@ pub(crate) mod tests {
 
     #[test]
     fn names_outside_latin1_become_question_marks_and_long_names_are_cut() {
-        let lines = picture_lines(&mark("王测试"));
+        let lines = picture_lines(&mark("王测试"), WRAP_COLUMNS[0]);
         assert_eq!(lines[0], "Viewed by ???");
 
-        let lines = picture_lines(&mark("Renée Ødegård-Çelik"));
+        let lines = picture_lines(&mark("Renée Ødegård-Çelik"), WRAP_COLUMNS[0]);
         assert_eq!(lines[0], "Viewed by Renée Ødegård-Çelik");
         assert_eq!(lines[1], "IP 203.0.113.42");
         assert_eq!(lines[2], "2025-03-01T10:22:33Z");
@@ -565,17 +586,32 @@ pub(crate) mod tests {
         assert_eq!(lines[4], "6f1c2a9e-4b7d-4e21-9c3a-0d5e8f7a1b24");
 
         let long = "x".repeat(200);
-        let lines = picture_lines(&mark(&long));
+        let lines = picture_lines(&mark(&long), WRAP_COLUMNS[0]);
         let shown: String = lines
             .iter()
             .take_while(|l| !l.starts_with("IP "))
             .cloned()
             .collect();
         assert_eq!(shown, format!("Viewed by{}...", "x".repeat(60)));
-        assert!(lines.iter().all(|l| l.chars().count() <= WRAP_COLUMNS));
+        assert!(lines.iter().all(|l| l.chars().count() <= WRAP_COLUMNS[0]));
 
         // Control characters must not reach the font.
         assert_eq!(latin1("a\nb\u{7f}c"), "a?b?c");
+    }
+
+    #[test]
+    fn a_thumbnail_gets_whole_marks_that_fit_inside_it() {
+        // A 128 px photo is too small for 36-column blocks even in the smallest
+        // font: the text wraps narrower, so no line is cut at the photo's edges.
+        for (width, height) in [(128, 128), (160, 90), (90, 160)] {
+            let (lines, layout) = choose_layout(width, height, &mark("Demo Parent"));
+            for (x, y) in layout.origins(width, height) {
+                assert!(x >= 0 && y >= 0, "{width}x{height}: a block starts outside");
+                assert!(x + i64::from(layout.block_width) <= i64::from(width));
+                assert!(y + i64::from(layout.block_height) <= i64::from(height));
+            }
+            assert!(lines.join(" ").contains("Demo Parent"), "{lines:?}");
+        }
     }
 
     #[test]

@@ -115,6 +115,19 @@ fn audit_kinds(hub: &Hub) -> Vec<String> {
         .unwrap()
 }
 
+/// The parsed `detail` of every audit entry of one kind, oldest first.
+fn audit_details(hub: &Hub, kind: &str) -> Vec<serde_json::Value> {
+    let conn = hub.db.lock();
+    let mut statement = conn
+        .prepare("SELECT detail FROM audit_log WHERE kind = ?1 ORDER BY seq")
+        .unwrap();
+    statement
+        .query_map([kind], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|detail| serde_json::from_str(&detail.unwrap()).unwrap())
+        .collect()
+}
+
 #[test]
 fn a_genuine_photo_is_stored_once_and_acknowledged_every_time() {
     let fx = fixture();
@@ -259,6 +272,22 @@ fn c23_signed_messages_with_broken_tokens_get_one_generic_signed_rejection() {
     );
     assert_eq!(fx.hub.store.count().unwrap(), 0);
 
+    // Each broken message is audited once, with the detail the device is not told.
+    let rejected = audit_details(&fx.hub, "photo_rejected");
+    assert_eq!(
+        rejected.len(),
+        breakers.len(),
+        "one photo_rejected entry per broken message: {rejected:?}"
+    );
+    for detail in &rejected {
+        let reason = detail["reason"].as_str().unwrap_or_default();
+        assert!(!reason.is_empty(), "an audited rejection names its reason");
+    }
+    assert!(
+        !audit_kinds(&fx.hub).contains(&"message_dropped".to_owned()),
+        "signed messages are rejected, not dropped"
+    );
+
     let good = publish(&fx, envelope(&fx, Uuid::new_v4(), Utc::now()), Utc::now());
     assert!(matches!(
         reply_of(&fx, handle_message(&fx.hub, &topic, &good)),
@@ -317,7 +346,17 @@ fn c21_photos_from_devices_with_wrong_clocks_are_stored_with_their_skew() {
         assert_eq!(record.captured_at, device_now);
         assert_eq!(record.received_at, now);
         assert_eq!(record.clock_skew(), expected_skew);
+
+        // The skew is recorded in the audit entry of the stored photo.
+        let received = audit_details(&fx.hub, "photo_received");
+        let detail = received.last().expect("a photo_received entry");
+        assert_eq!(
+            detail["device_clock_skew_ms"].as_i64(),
+            Some((now - device_now).num_milliseconds()),
+            "{detail}"
+        );
     }
+    assert_eq!(audit_details(&fx.hub, "photo_received").len(), 3);
 }
 
 #[test]

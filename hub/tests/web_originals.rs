@@ -290,6 +290,25 @@ async fn a_used_code_is_refused_again_and_on_another_request_c17() {
     s.t.verify(&cookie, &second, &code)
         .await
         .assert_error(StatusCode::BAD_REQUEST, "wrong_code");
+
+    // Every attempt is in the audit: the success, the replay and the wrong try.
+    assert_eq!(s.t.audit_of("code_verified").len(), 1);
+    let failed: Vec<String> =
+        s.t.audit_of("code_failed")
+            .iter()
+            .map(|row| row.flat())
+            .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|row| row.contains("\"refused\":\"used\"")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().all(|row| !row.contains(&code)),
+        "no code in the audit"
+    );
 }
 
 #[tokio::test]

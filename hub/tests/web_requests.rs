@@ -144,6 +144,22 @@ async fn the_actions_as_get_are_405_and_change_nothing_c16() {
 
     assert_eq!(count(&s.t, "original_requests"), 1);
     assert_eq!(count(&s.t, "downloads"), 0);
+
+    // Each attempt is audited, without the code it carried in its query.
+    let refused: Vec<String> =
+        s.t.audit_of("request_refused")
+            .iter()
+            .map(|row| row.flat())
+            .collect();
+    let wrong_method = refused
+        .iter()
+        .filter(|row| row.contains("method_not_allowed"))
+        .count();
+    assert_eq!(wrong_method, paths.len() * 2 + 1, "{refused:?}");
+    assert!(
+        refused.iter().all(|row| !row.contains(&code)),
+        "{refused:?}"
+    );
     assert_eq!(
         s.t.send(get("/api/photos", Some(&cookie))).await.status,
         StatusCode::OK

@@ -3,11 +3,9 @@
 mod common;
 
 use common::{annotations, decode, mean_abs_diff, read};
+use guardian_e2e::exif::jpeg_with_orientation;
 use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits, PhotoFormat};
 use guardian_models::{CenterFace, FaceDetector};
-use image::codecs::jpeg::JpegEncoder;
-use image::metadata::Orientation;
-use image::DynamicImage;
 
 /// JPEG re-encoding and chroma subsampling move pixels a little; a wrong orientation moves
 /// them by tens of levels.
@@ -213,59 +211,4 @@ fn assert_not_clean(result: Result<guardian_models::photo::DecodedPhoto, DecodeE
         Ok(photo) => assert!(photo.damaged, "{what}: decoded as a clean photo"),
         Err(e) => eprintln!("{what}: refused: {e}"),
     }
-}
-
-/// Encodes `upright` as a JPEG whose pixels are stored so that applying EXIF `orientation`
-/// shows them upright again, with a minimal Exif segment carrying that orientation.
-fn jpeg_with_orientation(upright: &image::RgbImage, orientation: u8) -> Vec<u8> {
-    // 6 and 8 undo each other; every other orientation is its own inverse.
-    let inverse = match orientation {
-        6 => 8,
-        8 => 6,
-        other => other,
-    };
-    let mut stored = DynamicImage::ImageRgb8(upright.clone());
-    stored.apply_orientation(Orientation::from_exif(inverse).unwrap());
-
-    // The helper is only as good as its inverse: check it before encoding.
-    let mut check = stored.clone();
-    check.apply_orientation(Orientation::from_exif(orientation).unwrap());
-    assert_eq!(
-        check.to_rgb8(),
-        *upright,
-        "inverse of orientation {orientation}"
-    );
-
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(&mut jpeg, 95)
-        .encode_image(&stored.to_rgb8())
-        .unwrap();
-
-    let segment = exif_app1(orientation);
-    let mut file = jpeg[..2].to_vec(); // start-of-image marker
-    file.extend(segment);
-    file.extend(&jpeg[2..]);
-    file
-}
-
-/// An APP1 segment holding a big-endian TIFF header and one IFD with one entry:
-/// Orientation (tag 0x0112), type SHORT, count 1.
-fn exif_app1(orientation: u8) -> Vec<u8> {
-    let mut tiff = Vec::new();
-    tiff.extend(b"MM\x00\x2a"); // big-endian TIFF
-    tiff.extend(8u32.to_be_bytes()); // first IFD right after the header
-    tiff.extend(1u16.to_be_bytes()); // one entry
-    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
-    tiff.extend(3u16.to_be_bytes()); // SHORT
-    tiff.extend(1u32.to_be_bytes()); // one value
-    tiff.extend(u16::from(orientation).to_be_bytes());
-    tiff.extend([0, 0]); // value field padding
-    tiff.extend(0u32.to_be_bytes()); // no next IFD
-
-    let mut payload = b"Exif\x00\x00".to_vec();
-    payload.extend(tiff);
-    let mut segment = vec![0xFF, 0xE1];
-    segment.extend((payload.len() as u16 + 2).to_be_bytes());
-    segment.extend(payload);
-    segment
 }

@@ -5,6 +5,7 @@
 //! The binaries are the ones `cargo test --workspace` builds beside the test
 //! executables (`target/<profile>/guardian-hub` and `guardian-device`).
 
+pub mod exif;
 pub mod hub;
 pub mod measure;
 pub mod web;

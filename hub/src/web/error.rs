@@ -223,8 +223,3 @@ impl From<rusqlite::Error> for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
-
-/// The fallback for a known path with a method it does not take.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}

@@ -124,7 +124,7 @@ pub fn router(state: AppState) -> Router {
             "/api/children/{id}/consent",
             guarded(get(consents::show).put(consents::change)),
         )
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .method_not_allowed_fallback(origin::method_not_allowed)
         .fallback(error::not_found)
         .layer(middleware::from_fn(trace::trace))
         .layer(middleware::from_fn(headers::security_headers))

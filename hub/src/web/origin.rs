@@ -30,14 +30,31 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let Some(refusal) = check(request.method(), request.headers(), request.uri()) else {
         return next.run(request).await;
     };
-
-    // What the auditor needs: who (if a session came along), from where, what.
     let (parts, _body) = request.into_parts();
-    let ip = ClientIp::from_parts(&parts).ok();
+    refuse(&state, &parts, refusal).await
+}
+
+/// The fallback for a known path with a method it does not take, audited like
+/// the other refusals: a GET aimed at an action is what a cross-site link or
+/// image tag tries (C16).
+pub async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    refuse(&state, &parts, ApiError::MethodNotAllowed).await
+}
+
+/// Audits a refused request and answers it.
+async fn refuse(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    refusal: ApiError,
+) -> Response {
+    // What the auditor needs: who (if a session came along), from where, what.
+    let ip = ClientIp::from_parts(parts).ok();
     let route = parts
         .extensions
         .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| route_of(parts.uri.path()));
     let method = parts.method.to_string();
     let origin = parts
         .headers
@@ -48,6 +65,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 
     match &refusal {
         ApiError::ForeignOrigin => tracing::warn!(reason, "refused a cross-site request"),
+        ApiError::MethodNotAllowed => tracing::info!(reason, method, "refused a method"),
         _ => tracing::info!(reason, "refused a request that is not JSON"),
     }
 
@@ -77,6 +95,15 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
 
     refusal.into_response()
+}
+
+/// The path as the audit may keep it: a download token is a secret, so that
+/// segment is replaced by the route's placeholder.
+fn route_of(path: &str) -> String {
+    match path.strip_prefix(crate::codes::DOWNLOAD_PATH_PREFIX) {
+        Some(_) => format!("{}{{token}}", crate::codes::DOWNLOAD_PATH_PREFIX),
+        None => path.chars().take(200).collect(),
+    }
 }
 
 /// The refusal a request earns, if any.
