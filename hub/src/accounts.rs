@@ -337,6 +337,20 @@ impl Accounts {
         Ok(ids)
     }
 
+    /// Whether this account teaches this classroom: the check a teacher's
+    /// route makes before it shows anything of a classroom.
+    pub fn teaches(&self, teacher_id: Uuid, classroom_id: Uuid) -> Result<bool, AccountError> {
+        let conn = self.db.lock();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM teacher_classrooms WHERE teacher_id = ?1 AND classroom_id = ?2",
+                params![teacher_id.to_string(), classroom_id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// The account that logs in with this phone number, whatever its role.
     pub fn account_by_phone(&self, phone: &str) -> Result<Option<Account>, AccountError> {
         let phone = normalise_phone(phone)?;
