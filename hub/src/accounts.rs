@@ -48,7 +48,7 @@ pub enum AccountError {
     #[error("the classroom name must not be empty")]
     EmptyName,
 
-    #[error("an account with phone {phone} already exists (a {role}); use another number")]
+    #[error("phone {phone} already belongs to an account (role: {role}); use another number")]
     PhoneTaken { phone: String, role: Role },
 
     #[error("no parent has phone {0}")]
