@@ -4,8 +4,9 @@
 #
 #   scripts/demo.sh FOLDER [DATA_DIR]
 #
-# It builds release binaries, creates a classroom, a parent and a device in
-# DATA_DIR (default ./guardian-demo, relative to where you run it), starts the hub (web page on
+# It builds release binaries, creates a classroom, a parent with one child and a
+# device in DATA_DIR (default ./guardian-demo, relative to where you run it),
+# starts the hub (web page on
 # http://127.0.0.1:8080, MQTT broker on 127.0.0.1:1883), runs the device over
 # FOLDER until the hub has stored every photo, and leaves the hub running until
 # Ctrl-C. One-time codes land in DATA_DIR/hub/sms-outbox.jsonl.
@@ -30,6 +31,8 @@ if [[ ! -f "$data/device.json" ]]; then
     "$hub" --data-dir "$data/hub" classroom add Demo >/dev/null
     printf '%s\n' "$password" | "$hub" --data-dir "$data/hub" parent add \
         --name "Demo Parent" --phone "$phone" --classroom Demo >/dev/null
+    child=$("$hub" --data-dir "$data/hub" child add --classroom Demo --name "Demo Child")
+    "$hub" --data-dir "$data/hub" guardian link --phone "$phone" --child "$child" 2>/dev/null
     "$hub" --data-dir "$data/hub" device add --classroom Demo \
         --broker 127.0.0.1:1883 --out "$data/device.json" >/dev/null
 fi

@@ -48,7 +48,7 @@ pub enum AccountError {
     #[error("the classroom name must not be empty")]
     EmptyName,
 
-    #[error("an account with phone {phone} already exists (a {role}); use another number")]
+    #[error("phone {phone} already belongs to an account (role: {role}); use another number")]
     PhoneTaken { phone: String, role: Role },
 
     #[error("no parent has phone {0}")]
@@ -335,6 +335,20 @@ impl Accounts {
             .query_map([teacher_id.to_string()], |row| sqlite_uuid(row, 0))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ids)
+    }
+
+    /// Whether this account teaches this classroom: the check a teacher's
+    /// route makes before it shows anything of a classroom.
+    pub fn teaches(&self, teacher_id: Uuid, classroom_id: Uuid) -> Result<bool, AccountError> {
+        let conn = self.db.lock();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM teacher_classrooms WHERE teacher_id = ?1 AND classroom_id = ?2",
+                params![teacher_id.to_string(), classroom_id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// The account that logs in with this phone number, whatever its role.

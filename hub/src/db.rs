@@ -252,24 +252,33 @@ fn migrate_in_transaction(conn: &Connection, path: &Path) -> Result<(), DbError>
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         if found == 1 {
             conn.execute_batch(V1_TO_V2_COPY).map_err(open_error)?;
-        }
 
-        let broken: Option<String> = conn
-            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
-            .optional()
-            .map_err(open_error)?;
-        if let Some(table) = broken {
-            return Err(DbError::Migration {
-                path: path.display().to_string(),
-                detail: format!("a row of {table} points at a row that does not exist"),
-            });
+            // Foreign keys were off while tables were rebuilt: check every
+            // reference once before the new version is committed.
+            let broken: Option<String> = conn
+                .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+                .optional()
+                .map_err(open_error)?;
+            if let Some(table) = broken {
+                return Err(DbError::Migration {
+                    path: path.display().to_string(),
+                    detail: format!("a row of {table} points at a row that does not exist"),
+                });
+            }
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-            .map_err(open_error)
+            .map_err(open_error)?;
+        Ok(found)
     })();
 
     match result {
-        Ok(()) => conn.execute_batch("COMMIT;").map_err(open_error),
+        Ok(found) => {
+            conn.execute_batch("COMMIT;").map_err(open_error)?;
+            if found != 0 && found != SCHEMA_VERSION {
+                tracing::info!(from = found, to = SCHEMA_VERSION, "hub database upgraded");
+            }
+            Ok(())
+        }
         Err(error) => {
             // The transaction is already lost if COMMIT never ran; report the cause.
             let _ = conn.execute_batch("ROLLBACK;");

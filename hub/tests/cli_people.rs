@@ -188,7 +188,7 @@ fn people_commands_refuse_bad_input_with_a_message_that_names_it() {
                 "Sunflowers",
             ],
             PASSWORD,
-            "already exists",
+            "already belongs to an account (role: guardian)",
         ),
         (
             &["child", "add", "--classroom", "Roses", "--name", "Leo"],

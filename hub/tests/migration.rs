@@ -356,3 +356,49 @@ fn a_database_from_a_newer_hub_is_refused_untouched() {
         .unwrap();
     assert_eq!(parents, 1);
 }
+
+#[test]
+fn a_version_1_file_with_broken_references_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write_v1(dir.path());
+    {
+        // A request for a photo that is not there, as only foreign keys
+        // switched off could have left it.
+        let conn = Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        conn.execute(
+            "INSERT INTO original_requests (id, parent_id, photo_id, session_id_hash, code_hash,
+                created_at, expires_at) VALUES (?1, ?2, ?3, x'00', x'00', 0, 0)",
+            params![
+                Uuid::new_v4().to_string(),
+                v1.parent.to_string(),
+                Uuid::new_v4().to_string()
+            ],
+        )
+        .unwrap();
+    }
+
+    let error = open(dir.path()).err().expect("refused");
+    assert!(
+        matches!(error, OpenError::Database(DbError::Migration { .. })),
+        "{error}"
+    );
+
+    let conn = Connection::open(dir.path().join("hub.sqlite")).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    let parents: i64 = conn
+        .query_row("SELECT COUNT(*) FROM parents", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(parents, 1);
+    let accounts: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'accounts'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(accounts, 0);
+}

@@ -37,6 +37,9 @@ fn admins_teachers_children_and_guardians_are_recorded_and_audited_by_id() {
         accounts.teacher_classrooms(teacher).unwrap(),
         [sunflowers, daisies]
     );
+    assert!(accounts.teaches(teacher, daisies).unwrap());
+    let roses = accounts.add_classroom("Roses").unwrap();
+    assert!(!accounts.teaches(teacher, roses).unwrap());
 
     let leo = children::add(&t.hub, "Sunflowers", "Leo López", Actor::Operator).unwrap();
     let guardian = accounts
