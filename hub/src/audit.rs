@@ -56,6 +56,8 @@ pub enum AuditKind {
     OriginalDelivered,
     PhotoReceived,
     PhotoRejected,
+    /// A photo removed by the retention rule.
+    PhotoPurged,
     MessageDropped,
     RequestRefused,
 }
@@ -90,6 +92,7 @@ impl AuditKind {
             Self::OriginalDelivered => "original_delivered",
             Self::PhotoReceived => "photo_received",
             Self::PhotoRejected => "photo_rejected",
+            Self::PhotoPurged => "photo_purged",
             Self::MessageDropped => "message_dropped",
             Self::RequestRefused => "request_refused",
         }

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metadata;
 pub mod render;
+pub mod retention;
 pub mod sms;
 pub mod store;
 pub mod watermark;
@@ -54,6 +55,9 @@ pub struct Hub {
     pub audit: AuditLog,
     pub accounts: Accounts,
     pub store: Arc<dyn PhotoStore>,
+    /// The school's time zone, which decides where a school year starts
+    /// and ends (see [`retention`]).
+    pub timezone: chrono_tz::Tz,
 }
 
 impl Hub {
@@ -74,6 +78,13 @@ impl Hub {
             audit,
             accounts,
             store,
+            timezone: retention::DEFAULT_TIMEZONE,
         })
+    }
+
+    /// Sets the school's time zone (the default is Europe/Madrid).
+    pub fn with_timezone(mut self, timezone: chrono_tz::Tz) -> Self {
+        self.timezone = timezone;
+        self
     }
 }

@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use guardian_hub::accounts::Role;
 use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::write_private_file;
-use guardian_hub::{broker, children, ingest, sms, web, Hub};
+use guardian_hub::{broker, children, ingest, retention, sms, web, Hub};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -42,6 +44,9 @@ enum Command {
         /// Address of the embedded MQTT broker.
         #[arg(long, env = "GUARDIAN_MQTT", default_value = "127.0.0.1:1883")]
         mqtt: SocketAddr,
+
+        #[command(flatten)]
+        timezone: TimezoneArg,
     },
     /// Manages classrooms.
     Classroom {
@@ -82,6 +87,40 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Removes photos whose school year is over.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+/// The school's time zone, which decides where a school year starts and ends.
+#[derive(clap::Args)]
+struct TimezoneArg {
+    /// An IANA time zone name, such as Europe/Madrid.
+    #[arg(
+        long = "timezone",
+        value_name = "NAME",
+        env = "GUARDIAN_TIMEZONE",
+        default_value = "Europe/Madrid",
+        value_parser = parse_timezone
+    )]
+    zone: Tz,
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Purges the photos of school years that ended more than 30 days ago:
+    /// rows, original requests, downloads and sealed files.
+    Run {
+        /// The school's date to judge by, as YYYY-MM-DD (default: today in
+        /// the school's time zone).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+        today: Option<NaiveDate>,
+
+        #[command(flatten)]
+        timezone: TimezoneArg,
     },
 }
 
@@ -213,7 +252,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
 
     match cli.command {
-        Command::Serve { http, mqtt } => serve(hub, http, mqtt),
+        Command::Serve {
+            http,
+            mqtt,
+            timezone,
+        } => serve(hub.with_timezone(timezone.zone), http, mqtt),
         Command::Classroom {
             command: ClassroomCommand::Add { name },
         } => {
@@ -302,7 +345,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => verify_audit(&hub),
+        Command::Retention {
+            command: RetentionCommand::Run { today, timezone },
+        } => {
+            let hub = hub.with_timezone(timezone.zone);
+            let today = today.unwrap_or_else(|| retention::today(&hub));
+            let purged = retention::purge(&hub, today, Actor::Operator)?;
+            println!(
+                "retention: {} photos purged, {} kept (today is {today} in {})",
+                purged.photos.len(),
+                purged.kept,
+                hub.timezone.name()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn parse_timezone(text: &str) -> Result<Tz, String> {
+    retention::parse_timezone(text).map_err(|error| error.to_string())
+}
+
+fn parse_day(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date; write it as YYYY-MM-DD, e.g. 2025-10-01"))
 }
 
 fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCode> {

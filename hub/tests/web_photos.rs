@@ -31,8 +31,10 @@ async fn a_parent_lists_their_classrooms_photos_newest_first() {
     assert_eq!(list[0]["received_at"], "2025-03-01T09:05:00Z");
     assert_eq!(list[0]["captured_at"], "2025-03-01T09:04:00Z");
     assert_eq!(list[0]["faces"], 2);
+    // School year 2024-2025 in Madrid, kept 30 days after 31 August.
+    assert_eq!(list[0]["delete_after"], "2025-09-30");
     let keys: Vec<&String> = list[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(keys.len(), 5, "{keys:?}");
 
     let listed = t.audit_of("photos_listed");
     assert_eq!(listed.len(), 1);

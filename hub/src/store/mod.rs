@@ -9,6 +9,8 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+
 pub(crate) use sqlite::sqlite_uuid;
 pub use sqlite::SqliteFileStore;
 
@@ -63,6 +65,11 @@ pub enum StoreError {
 
     #[error("the sealed file of photo {id} is missing or altered; restore it from backup")]
     BlobDamaged { id: Uuid },
+
+    /// The audit entry of a deletion could not be written; the deletion was
+    /// rolled back with it.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 pub trait PhotoStore: Send + Sync {
@@ -77,5 +84,24 @@ pub trait PhotoStore: Send + Sync {
     /// A classroom's photos, newest first.
     fn list_for_classroom(&self, classroom_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError>;
 
+    /// Every photo, oldest received first.
+    fn all(&self) -> Result<Vec<PhotoRecord>, StoreError>;
+
     fn count(&self) -> Result<u64, StoreError>;
+
+    /// Deletes a photo: its row and the original requests and downloads that
+    /// point at it in one transaction, then its sealed file (a file already
+    /// gone is fine). Returns whether a row was there.
+    fn delete(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Like [`PhotoStore::delete`], with `event` appended to the audit log
+    /// inside the same transaction: the photo is gone exactly when its
+    /// audit entry exists.
+    fn delete_audited(
+        &self,
+        id: Uuid,
+        audit: &AuditLog,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 }

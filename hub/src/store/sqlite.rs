@@ -6,10 +6,12 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{PhotoRecord, PhotoStore, PutOutcome, StoreError};
+use crate::audit::{AuditEvent, AuditLog};
 use crate::db::{from_millis, to_millis, Db};
 
 pub struct SqliteFileStore {
@@ -47,6 +49,51 @@ impl SqliteFileStore {
             .and_then(|()| file.sync_all())
             .map_err(|source| file_error(&temporary, source))?;
         fs::rename(&temporary, &path).map_err(|source| file_error(&path, source))?;
+        self.sync_dir()
+    }
+
+    /// Deletes the rows first, in one transaction with the audit entry if
+    /// any, then the file: a crash in between leaves a stray sealed file
+    /// that no row names, never a row without its file.
+    fn delete_with(
+        &self,
+        id: Uuid,
+        audit: Option<(&AuditLog, DateTime<Utc>, &AuditEvent)>,
+    ) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let (found, head) = {
+            let mut conn = self.db.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM downloads WHERE request_id IN
+                    (SELECT id FROM original_requests WHERE photo_id = ?1)",
+                [&key],
+            )?;
+            tx.execute("DELETE FROM original_requests WHERE photo_id = ?1", [&key])?;
+            let found = tx.execute("DELETE FROM photos WHERE id = ?1", [&key])? > 0;
+            let head = match audit {
+                Some((log, at, event)) if found => Some(log.append(&tx, at, event)?),
+                _ => None,
+            };
+            tx.commit()?;
+            (found, head)
+        };
+
+        if let (Some((log, _, _)), Some(head)) = (audit, head) {
+            log.publish_head(&head)?;
+        }
+
+        // Also when no row was found: that is a file left by an earlier crash.
+        let path = self.blob_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => self.sync_dir()?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(file_error(&path, source)),
+        }
+        Ok(found)
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
         fs::File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
             .map_err(|source| file_error(&self.dir, source))
@@ -145,10 +192,35 @@ impl PhotoStore for SqliteFileStore {
         Ok(records)
     }
 
+    fn all(&self) -> Result<Vec<PhotoRecord>, StoreError> {
+        let conn = self.db.lock();
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM photos ORDER BY received_at, id"
+        ))?;
+        let records = statement
+            .query_map([], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(records)
+    }
+
     fn count(&self) -> Result<u64, StoreError> {
         let conn = self.db.lock();
         let count: i64 = conn.query_row("SELECT COUNT(*) FROM photos", [], |row| row.get(0))?;
         Ok(count as u64)
+    }
+
+    fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.delete_with(id, None)
+    }
+
+    fn delete_audited(
+        &self,
+        id: Uuid,
+        audit: &AuditLog,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        self.delete_with(id, Some((audit, at, event)))
     }
 }
 

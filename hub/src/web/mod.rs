@@ -3,7 +3,7 @@
 //! ```text
 //! POST /api/login {"login","password"}             -> session cookie, {"name","role"} (any role)
 //! POST /api/logout {}                              -> ends the session
-//! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces"}]
+//! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces","delete_after"}]
 //! GET  /api/photos/{id}/preview                    -> image/jpeg, faces covered
 //! POST /api/photos/{id}/original {}                -> {"request_id"}, code sent by SMS
 //! POST /api/original-requests/{id}/verify {"code"} -> {"download"}

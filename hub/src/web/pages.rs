@@ -20,8 +20,8 @@ use super::photos::{list_for, rfc3339};
 use super::session::MaybeSession;
 use super::{blocking, AppState};
 use crate::accounts::Role;
-use crate::children;
 use crate::store::PhotoRecord;
+use crate::{children, retention};
 
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
@@ -55,7 +55,11 @@ pub async fn index(
         Ok((kids, list_for(&hub, &parent, ip, "page")?))
     })
     .await?;
-    let main = format!("{}\n{}", consents(&kids), gallery(&photos));
+    let main = format!(
+        "{}\n{}",
+        consents(&kids),
+        gallery(&photos, state.hub.timezone)
+    );
     Ok(Html(page(&main, Some(&account.name))))
 }
 
@@ -165,7 +169,7 @@ fn consents(kids: &[ChildSummary]) -> String {
     html
 }
 
-fn gallery(photos: &[PhotoRecord]) -> String {
+fn gallery(photos: &[PhotoRecord], timezone: chrono_tz::Tz) -> String {
     if photos.is_empty() {
         return "<p class=\"empty\">No photos yet.</p>".to_owned();
     }
@@ -189,12 +193,13 @@ fn gallery(photos: &[PhotoRecord]) -> String {
             1 => "1 face covered".to_owned(),
             n => format!("{n} faces covered"),
         };
+        let kept_until = retention::delete_after(photo, timezone);
         // Writing to a String cannot fail.
         let _ = write!(
             html,
             "<li class=\"photo\" data-photo-id=\"{id}\">\n\
              <img src=\"/api/photos/{id}/preview\" alt=\"Photo taken {taken}, {faces}\" loading=\"lazy\">\n\
-             <p class=\"meta\">{taken} &middot; {faces}</p>\n\
+             <p class=\"meta\">{taken} &middot; {faces} &middot; kept until {kept_until}</p>\n\
              <button type=\"button\" class=\"ask\">Get the original</button>\n\
              <form class=\"code\" method=\"post\" action=\"/\" hidden>\n\
              <label>Code from the SMS\n\

@@ -20,9 +20,9 @@ use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Parent;
 use crate::audit::{Actor, AuditEvent, AuditKind};
-use crate::render;
 use crate::store::PhotoRecord;
 use crate::Hub;
+use crate::{render, retention};
 
 /// One photo in the list.
 #[derive(Debug, Serialize)]
@@ -34,15 +34,19 @@ pub struct PhotoSummary {
     pub received_at: String,
     /// How many faces the device found (and covered in the preview).
     pub faces: u32,
+    /// `YYYY-MM-DD`, the school's date: the last day the photo is kept
+    /// (see [`crate::retention`]).
+    pub delete_after: String,
 }
 
-impl From<&PhotoRecord> for PhotoSummary {
-    fn from(record: &PhotoRecord) -> Self {
+impl PhotoSummary {
+    pub fn new(record: &PhotoRecord, timezone: chrono_tz::Tz) -> Self {
         Self {
             id: record.id,
             captured_at: rfc3339(record.captured_at),
             received_at: rfc3339(record.received_at),
             faces: record.faces,
+            delete_after: retention::delete_after(record, timezone).to_string(),
         }
     }
 }
@@ -56,7 +60,13 @@ pub async fn list(
 ) -> Result<Json<Vec<PhotoSummary>>, ApiError> {
     let hub = state.hub.clone();
     let photos = blocking(move || list_for(&hub, &session.parent, ip, "api")).await?;
-    Ok(Json(photos.iter().map(PhotoSummary::from).collect()))
+    let timezone = state.hub.timezone;
+    Ok(Json(
+        photos
+            .iter()
+            .map(|photo| PhotoSummary::new(photo, timezone))
+            .collect(),
+    ))
 }
 
 /// `GET /api/photos/{id}/preview`: the preview JPEG, every face covered,

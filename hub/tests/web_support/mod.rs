@@ -117,6 +117,21 @@ impl TestHub {
     /// Seals a real photo into the store, as a device of `classroom` would,
     /// with a small JPEG standing in for the covered preview.
     pub fn add_photo(&self, classroom: &str, file: &str) -> Uuid {
+        let now = self.clock_now();
+        self.add_photo_at(classroom, file, now - Duration::minutes(1), now, now)
+    }
+
+    /// Like [`TestHub::add_photo`], with the device's capture time, the hub's
+    /// receipt time and the device's sending time given: the device's clock
+    /// skew is `received - device_sent`.
+    pub fn add_photo_at(
+        &self,
+        classroom: &str,
+        file: &str,
+        captured: DateTime<Utc>,
+        received: DateTime<Utc>,
+        device_sent: DateTime<Utc>,
+    ) -> Uuid {
         let original = std::fs::read(testdata(file)).unwrap();
         let decoded = image::load_from_memory(&original).unwrap();
         let mut preview = Vec::new();
@@ -150,12 +165,11 @@ impl TestHub {
             &original,
         )
         .unwrap();
-        let now = self.clock_now();
         let envelope = PhotoEnvelope {
             version: ENVELOPE_VERSION,
             photo_id: id,
             device_id: provisioning.device_id,
-            captured_at: now - Duration::minutes(1),
+            captured_at: captured,
             sealed,
         }
         .to_bytes();
@@ -164,9 +178,9 @@ impl TestHub {
             id,
             device_id: provisioning.device_id,
             classroom_id,
-            captured_at: now - Duration::minutes(1),
-            received_at: now,
-            device_sent_at: now,
+            captured_at: captured,
+            received_at: received,
+            device_sent_at: device_sent,
             faces: 2,
             width: details.width,
             height: details.height,
