@@ -401,11 +401,13 @@ fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCod
         std::io::stdout().flush()?;
         tracing::info!(%http, %mqtt, data_dir = %hub.data_dir.display(), "guardian hub serving");
 
+        let retention = tokio::spawn(retention::purge_periodically(hub.clone()));
         tokio::select! {
             result = web::serve(listener, state) => result.context("the web server stopped")?,
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         ingest.abort();
+        retention.abort();
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -94,6 +94,42 @@ pub fn delete_after(photo: &PhotoRecord, zone: Tz) -> NaiveDate {
         .unwrap_or(NaiveDate::MAX)
 }
 
+/// How often `serve` runs the purge by itself. A run purges only what is due,
+/// so running it more often than daily costs a scan and catches the new day
+/// soon after midnight in any time zone.
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Runs the purge as the hub, at start-up and then every [`PURGE_INTERVAL`],
+/// until the task is dropped. A failed run is logged and retried next time.
+pub async fn purge_periodically(hub: std::sync::Arc<Hub>) {
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let hub = hub.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let today = today(&hub);
+            purge(&hub, today, Actor::Hub)
+        })
+        .await;
+
+        match run {
+            Ok(Ok(purged)) if !purged.photos.is_empty() => tracing::info!(
+                purged = purged.photos.len(),
+                kept = purged.kept,
+                "retention purged photos past their school year"
+            ),
+            Ok(Ok(_)) => tracing::debug!("retention: nothing due"),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "retention purge failed; retrying at the next run")
+            }
+            Err(error) => {
+                tracing::error!(%error, "retention purge panicked; retrying at the next run")
+            }
+        }
+    }
+}
+
 /// Whether a run on `today` (the school's date) purges the photo.
 pub fn is_due(photo: &PhotoRecord, zone: Tz, today: NaiveDate) -> bool {
     today > delete_after(photo, zone)

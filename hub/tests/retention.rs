@@ -281,3 +281,44 @@ fn an_unknown_time_zone_is_refused_before_anything_is_purged() {
     assert!(t.hub.store.get(june).unwrap().is_some());
     assert!(sealed_file(t.dir.path(), june).is_file());
 }
+
+#[tokio::test]
+async fn serve_purges_due_photos_by_itself_at_start_and_every_hour() {
+    let t = TestHub::new();
+    t.add_classroom("Sunflowers");
+    // The clock starts on 2025-03-01: a photo of June 2024 is long due, one of
+    // this March is kept until 30 September 2025.
+    let old = good_clock_photo(&t, "2024-06-10T10:00:00Z");
+    let recent = good_clock_photo(&t, "2025-03-01T08:00:00Z");
+
+    let task = tokio::spawn(guardian_hub::retention::purge_periodically(t.hub.clone()));
+    let purged = async {
+        while t.hub.store.get(old).unwrap().is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), purged)
+        .await
+        .expect("the first run purges the due photo");
+    assert!(
+        t.hub.store.get(recent).unwrap().is_some(),
+        "the recent photo stays"
+    );
+    assert!(!sealed_file(t.dir.path(), old).exists());
+
+    // Seven months on, the next hourly run takes the March photo too.
+    t.advance(chrono::Duration::days(214));
+    tokio::time::pause();
+    tokio::time::advance(guardian_hub::retention::PURGE_INTERVAL).await;
+    tokio::time::resume();
+    let purged = async {
+        while t.hub.store.get(recent).unwrap().is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), purged)
+        .await
+        .expect("a later run purges what became due");
+    task.abort();
+    audit_is_intact(&t.hub);
+}
