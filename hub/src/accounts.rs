@@ -171,13 +171,11 @@ impl Accounts {
         if inserted == 0 {
             return Err(AccountError::ClassroomExists(name.to_owned()));
         }
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::ClassroomAdded, Actor::Operator).subject(id),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(id)
     }
 
@@ -224,15 +222,13 @@ impl Accounts {
             "INSERT INTO guardians (id, classroom_id) VALUES (?1, ?2)",
             params![id.to_string(), classroom_id.map(|id| id.to_string())],
         )?;
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::ParentAdded, Actor::Operator)
                 .subject(id)
                 .detail(json!({ "classroom_id": classroom_id })),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(id)
     }
 
@@ -244,13 +240,11 @@ impl Accounts {
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id = new.insert(&tx, Role::Admin, now)?;
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::AdminAdded, Actor::Operator).subject(id),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(id)
     }
 
@@ -275,15 +269,13 @@ impl Accounts {
             "INSERT INTO teacher_classrooms (teacher_id, classroom_id, added_at) VALUES (?1, ?2, ?3)",
             params![id.to_string(), classroom_id.to_string(), to_millis(now)],
         )?;
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::TeacherAdded, Actor::Operator)
                 .subject(id)
                 .detail(json!({ "classroom_id": classroom_id })),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(id)
     }
 
@@ -313,15 +305,13 @@ impl Accounts {
         if inserted == 0 {
             return Ok(account.id);
         }
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::TeacherAssigned, Actor::Operator)
                 .subject(account.id)
                 .detail(json!({ "classroom_id": classroom_id })),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(account.id)
     }
 
@@ -390,13 +380,11 @@ impl Accounts {
             )
             .optional()?
             .ok_or_else(|| AccountError::UnknownParent(phone.clone()))?;
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::ParentUnlocked, Actor::Operator).subject(id),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
         Ok(id)
     }
 
@@ -481,15 +469,13 @@ impl Accounts {
                 to_millis(now)
             ],
         )?;
-        let head = self.audit.append(
-            &tx,
+        self.audit.commit_with(
+            tx,
             now,
             &AuditEvent::new(AuditKind::DeviceRegistered, Actor::Operator)
                 .subject(id)
                 .detail(json!({ "classroom_id": classroom_id })),
         )?;
-        tx.commit()?;
-        self.audit.publish_head(&head)?;
 
         Ok(Provisioning::new(
             id,

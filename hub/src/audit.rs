@@ -235,9 +235,7 @@ impl AuditLog {
         event: &AuditEvent,
     ) -> Result<(), AuditError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let head = self.append(&tx, at, event)?;
-        tx.commit()?;
-        self.publish_head(&head)
+        self.commit_with(tx, at, event)
     }
 
     /// Appends one entry inside the caller's transaction. The caller commits,
@@ -287,6 +285,19 @@ impl AuditLog {
             seq: entry.seq,
             mac: hex::encode(mac),
         })
+    }
+
+    /// Appends one entry inside the caller's transaction, commits it, and
+    /// moves the head forward: the usual end of an audited change.
+    pub fn commit_with(
+        &self,
+        tx: rusqlite::Transaction<'_>,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), AuditError> {
+        let head = self.append(&tx, at, event)?;
+        tx.commit()?;
+        self.publish_head(&head)
     }
 
     /// Records a committed entry as the newest. Heads only move forward: two

@@ -44,15 +44,13 @@ pub fn add(hub: &Hub, classroom: &str, name: &str, by: Actor) -> Result<Uuid, Ac
             to_millis(now)
         ],
     )?;
-    let head = hub.audit.append(
-        &tx,
+    hub.audit.commit_with(
+        tx,
         now,
         &AuditEvent::new(AuditKind::ChildAdded, by)
             .subject(id)
             .detail(json!({ "classroom_id": classroom_id })),
     )?;
-    tx.commit()?;
-    hub.audit.publish_head(&head)?;
     Ok(id)
 }
 
@@ -89,15 +87,13 @@ pub fn link_guardian(
     if inserted == 0 {
         return Ok(guardian.id);
     }
-    let head = hub.audit.append(
-        &tx,
+    hub.audit.commit_with(
+        tx,
         now,
         &AuditEvent::new(AuditKind::GuardianLinked, by)
             .subject(child_id)
             .detail(json!({ "guardian_id": guardian.id })),
     )?;
-    tx.commit()?;
-    hub.audit.publish_head(&head)?;
     Ok(guardian.id)
 }
 
@@ -133,8 +129,8 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
         guardian_links: tx.execute("DELETE FROM guardian_links WHERE child_id = ?1", [&id])?,
     };
     tx.execute("DELETE FROM children WHERE id = ?1", [&id])?;
-    let head = hub.audit.append(
-        &tx,
+    hub.audit.commit_with(
+        tx,
         now,
         &AuditEvent::new(AuditKind::ChildErased, by)
             .subject(child_id)
@@ -144,8 +140,6 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
                 "guardian_links_removed": erased.guardian_links,
             })),
     )?;
-    tx.commit()?;
-    hub.audit.publish_head(&head)?;
     Ok(erased)
 }
 

@@ -266,9 +266,7 @@ impl Codes {
             .subject(photo_id)
             .ip(who.ip)
             .detail(json!({ "reason": reason, "requests_last_24h": recent }));
-            let head = self.hub.audit.append(&tx, now, &event)?;
-            tx.commit()?;
-            self.hub.audit.publish_head(&head)?;
+            self.hub.audit.commit_with(tx, now, &event)?;
             return Err(error);
         }
 
@@ -293,9 +291,7 @@ impl Codes {
             .subject(request_id)
             .ip(who.ip)
             .detail(json!({ "photo_id": photo_id }));
-        let head = self.hub.audit.append(&tx, now, &event)?;
-        tx.commit()?;
-        self.hub.audit.publish_head(&head)?;
+        self.hub.audit.commit_with(tx, now, &event)?;
 
         Ok(NewRequest { request_id, code })
     }
@@ -351,9 +347,7 @@ impl Codes {
                 .subject(request_id)
                 .ip(who.ip)
                 .detail(json!({ "refused": error.audit_reason() }));
-            let head = self.hub.audit.append(&tx, now, &event)?;
-            tx.commit()?;
-            self.hub.audit.publish_head(&head)?;
+            self.hub.audit.commit_with(tx, now, &event)?;
             Err(error)
         };
 
@@ -455,9 +449,7 @@ impl Codes {
             .subject(request_id)
             .ip(who.ip)
             .detail(json!({ "photo_id": request.photo_id }));
-        let head = self.hub.audit.append(&tx, now, &verified)?;
-        tx.commit()?;
-        self.hub.audit.publish_head(&head)?;
+        self.hub.audit.commit_with(tx, now, &verified)?;
 
         Ok(DownloadGrant {
             path: Zeroizing::new(format!("{DOWNLOAD_PATH_PREFIX}{}", token.as_str())),
@@ -509,9 +501,7 @@ impl Codes {
             if let Some(request) = request {
                 event = event.subject(request);
             }
-            let head = self.hub.audit.append(&tx, now, &event)?;
-            tx.commit()?;
-            self.hub.audit.publish_head(&head)?;
+            self.hub.audit.commit_with(tx, now, &event)?;
             Err(error)
         };
 

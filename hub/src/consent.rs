@@ -118,15 +118,13 @@ pub fn set(
             to_millis(now)
         ],
     )?;
-    let head = hub.audit.append(
-        &tx,
+    hub.audit.commit_with(
+        tx,
         now,
         &AuditEvent::new(AuditKind::ConsentChanged, by)
             .subject(child_id)
             .detail(json!({ "purpose": purpose.as_str(), "granted": granted })),
     )?;
-    tx.commit()?;
-    hub.audit.publish_head(&head)?;
 
     Ok(ConsentRecord {
         child_id,
