@@ -99,8 +99,14 @@ pub fn delete_after(photo: &PhotoRecord, zone: Tz) -> NaiveDate {
 /// soon after midnight in any time zone.
 pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
+/// How old stored bytes with no record must be before a run removes them;
+/// far longer than storing one photo takes.
+pub const STRAY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Runs the purge as the hub, at start-up and then every [`PURGE_INTERVAL`],
-/// until the task is dropped. A failed run is logged and retried next time.
+/// until the task is dropped, and clears sealed bytes that no record names
+/// (see [`crate::store::PhotoStore::remove_strays`]). A failed run is logged
+/// and retried next time.
 pub async fn purge_periodically(hub: std::sync::Arc<Hub>) {
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,7 +115,13 @@ pub async fn purge_periodically(hub: std::sync::Arc<Hub>) {
         let hub = hub.clone();
         let run = tokio::task::spawn_blocking(move || {
             let today = today(&hub);
-            purge(&hub, today, Actor::Hub)
+            let purged = purge(&hub, today, Actor::Hub);
+            match hub.store.remove_strays(STRAY_AGE) {
+                Ok(0) => {}
+                Ok(strays) => tracing::info!(strays, "removed sealed files that no photo names"),
+                Err(error) => tracing::error!(%error, "cannot remove stray sealed files"),
+            }
+            purged
         })
         .await;
 

@@ -322,3 +322,50 @@ async fn serve_purges_due_photos_by_itself_at_start_and_every_hour() {
     task.abort();
     audit_is_intact(&t.hub);
 }
+
+#[test]
+fn sealed_files_that_no_photo_names_are_removed_once_they_are_a_day_old() {
+    let t = TestHub::new();
+    t.add_classroom("Sunflowers");
+    let kept = good_clock_photo(&t, "2025-03-01T08:00:00Z");
+    let dir = t.dir.path().join("photos");
+    let day_old = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 60 * 60);
+
+    // A purge interrupted before its file went, and a crash mid-write.
+    let stray = sealed_file(t.dir.path(), Uuid::new_v4());
+    let temporary = dir.join(format!("{}.sealed.tmp-4242", Uuid::new_v4()));
+    // One being written right now, and a file that is not ours.
+    let fresh = sealed_file(t.dir.path(), Uuid::new_v4());
+    let foreign = dir.join("README.txt");
+    for path in [&stray, &temporary, &fresh, &foreign] {
+        std::fs::write(path, b"sealed bytes").unwrap();
+    }
+    for path in [
+        &stray,
+        &temporary,
+        &foreign,
+        &sealed_file(t.dir.path(), kept),
+    ] {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(day_old).unwrap();
+    }
+
+    let removed = t
+        .hub
+        .store
+        .remove_strays(guardian_hub::retention::STRAY_AGE)
+        .unwrap();
+
+    assert_eq!(removed, 2);
+    assert!(!stray.exists() && !temporary.exists());
+    assert!(
+        fresh.exists(),
+        "a file younger than a day may be a photo being stored"
+    );
+    assert!(foreign.exists(), "only sealed photo files are touched");
+    assert!(
+        sealed_file(t.dir.path(), kept).exists(),
+        "a photo's own file stays"
+    );
+    assert!(t.hub.store.envelope(kept).is_ok());
+}

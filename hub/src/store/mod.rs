@@ -104,4 +104,11 @@ pub trait PhotoStore: Send + Sync {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
+
+    /// Removes stored bytes that no record names: left by a crash between
+    /// writing a photo's bytes and its record, or between a purge's commit and
+    /// the removal of its bytes. Only what is older than `older_than` is
+    /// touched, so a photo being stored right now is never removed. Returns
+    /// how many were removed.
+    fn remove_strays(&self, older_than: std::time::Duration) -> Result<usize, StoreError>;
 }

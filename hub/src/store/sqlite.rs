@@ -222,6 +222,43 @@ impl PhotoStore for SqliteFileStore {
     ) -> Result<bool, StoreError> {
         self.delete_with(id, Some((audit, at, event)))
     }
+
+    fn remove_strays(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
+        let entries = fs::read_dir(&self.dir).map_err(|source| file_error(&self.dir, source))?;
+
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| file_error(&self.dir, source))?;
+            let path = entry.path();
+
+            // `<id>.sealed`, or a temporary `<id>.sealed.tmp-<pid>` a crash left.
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .split_once(".sealed")
+                .and_then(|(id, _)| Uuid::parse_str(id).ok())
+            else {
+                continue;
+            };
+
+            let old_enough = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            let is_temporary = !name.ends_with(".sealed");
+            if !old_enough || (!is_temporary && self.get(id)?.is_some()) {
+                continue;
+            }
+
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(file_error(&path, source)),
+            }
+        }
+        Ok(removed)
+    }
 }
 
 const COLUMNS: &str = "id, device_id, classroom_id, captured_at, received_at, device_sent_at,
