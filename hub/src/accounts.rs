@@ -214,38 +214,31 @@ impl Accounts {
         let classroom_id = classroom.map(|name| self.classroom_id(name)).transpose()?;
         let new = NewAccount::check(name, phone, password)?;
 
-        let now = self.clock.now();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = new.insert(&tx, Role::Guardian, now)?;
-        tx.execute(
-            "INSERT INTO guardians (id, classroom_id) VALUES (?1, ?2)",
-            params![id.to_string(), classroom_id.map(|id| id.to_string())],
-        )?;
-        self.audit.commit_with(
-            tx,
-            now,
-            &AuditEvent::new(AuditKind::ParentAdded, Actor::Operator)
-                .subject(id)
-                .detail(json!({ "classroom_id": classroom_id })),
-        )?;
-        Ok(id)
+        self.insert_account(
+            &new,
+            Role::Guardian,
+            AuditKind::ParentAdded,
+            json!({ "classroom_id": classroom_id }),
+            |tx, id, _| {
+                tx.execute(
+                    "INSERT INTO guardians (id, classroom_id) VALUES (?1, ?2)",
+                    params![id.to_string(), classroom_id.map(|id| id.to_string())],
+                )
+            },
+        )
     }
 
     /// Adds an admin: someone who runs the school's hub.
     pub fn add_admin(&self, name: &str, phone: &str, password: &str) -> Result<Uuid, AccountError> {
         let new = NewAccount::check(name, phone, password)?;
 
-        let now = self.clock.now();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = new.insert(&tx, Role::Admin, now)?;
-        self.audit.commit_with(
-            tx,
-            now,
-            &AuditEvent::new(AuditKind::AdminAdded, Actor::Operator).subject(id),
-        )?;
-        Ok(id)
+        self.insert_account(
+            &new,
+            Role::Admin,
+            AuditKind::AdminAdded,
+            json!({}),
+            |_, _, _| Ok(0),
+        )
     }
 
     /// Adds a teacher of one classroom. A teacher of several classrooms is
@@ -261,20 +254,46 @@ impl Accounts {
         let classroom_id = self.classroom_id(classroom)?;
         let new = NewAccount::check(name, phone, password)?;
 
+        self.insert_account(
+            &new,
+            Role::Teacher,
+            AuditKind::TeacherAdded,
+            json!({ "classroom_id": classroom_id }),
+            |tx, id, now| {
+                tx.execute(
+                    "INSERT INTO teacher_classrooms (teacher_id, classroom_id, added_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![id.to_string(), classroom_id.to_string(), to_millis(now)],
+                )
+            },
+        )
+    }
+
+    /// Inserts an account of `role`, lets `role_rows` add the rows only that
+    /// role has, and audits it, all in one transaction.
+    fn insert_account(
+        &self,
+        new: &NewAccount,
+        role: Role,
+        kind: AuditKind,
+        detail: serde_json::Value,
+        role_rows: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            Uuid,
+            chrono::DateTime<chrono::Utc>,
+        ) -> rusqlite::Result<usize>,
+    ) -> Result<Uuid, AccountError> {
         let now = self.clock.now();
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = new.insert(&tx, Role::Teacher, now)?;
-        tx.execute(
-            "INSERT INTO teacher_classrooms (teacher_id, classroom_id, added_at) VALUES (?1, ?2, ?3)",
-            params![id.to_string(), classroom_id.to_string(), to_millis(now)],
-        )?;
+        let id = new.insert(&tx, role, now)?;
+        role_rows(&tx, id, now)?;
         self.audit.commit_with(
             tx,
             now,
-            &AuditEvent::new(AuditKind::TeacherAdded, Actor::Operator)
+            &AuditEvent::new(kind, Actor::Operator)
                 .subject(id)
-                .detail(json!({ "classroom_id": classroom_id })),
+                .detail(detail),
         )?;
         Ok(id)
     }

@@ -342,8 +342,8 @@ impl Codes {
             .optional()?;
 
         // Every refusal is audited, in this same transaction.
-        let refuse = |tx: rusqlite::Transaction<'_>, kind: AuditKind, error: CodeError| {
-            let event = AuditEvent::new(kind, Actor::Parent(who.parent_id))
+        let refuse = |tx: rusqlite::Transaction<'_>, error: CodeError| {
+            let event = AuditEvent::new(AuditKind::CodeFailed, Actor::Parent(who.parent_id))
                 .subject(request_id)
                 .ip(who.ip)
                 .detail(json!({ "refused": error.audit_reason() }));
@@ -356,12 +356,12 @@ impl Codes {
         let Some(request) = row.filter(|r| {
             r.parent_id == who.parent_id && bool::from(r.session_hash.ct_eq(&who.session_hash))
         }) else {
-            return refuse(tx, AuditKind::CodeFailed, CodeError::NotFound);
+            return refuse(tx, CodeError::NotFound);
         };
 
         // The refusals that come before looking at the code at all.
         if request.locked {
-            return refuse(tx, AuditKind::CodeFailed, CodeError::Locked);
+            return refuse(tx, CodeError::Locked);
         }
         let early = match request.state.as_str() {
             "verified" => Some(CodeError::Used),
@@ -372,7 +372,7 @@ impl Codes {
             _ => None,
         };
         if let Some(error) = early {
-            return refuse(tx, AuditKind::CodeFailed, error);
+            return refuse(tx, error);
         }
 
         // The comparison. A submission that is not six digits is a wrong try
