@@ -189,8 +189,10 @@ fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUploa
         .open(&hub.keys.sealing, photo_id)
         .map_err(|error| error.to_string())
         .and_then(|opened| {
-            let details = opened.verify_all().map_err(|error| error.to_string())?;
+            // Each part is decrypted once: the original only for its integrity.
+            let details = opened.details().map_err(|error| error.to_string())?;
             check_preview(&opened.preview().map_err(|error| error.to_string())?)?;
+            opened.original().map_err(|error| error.to_string())?;
             Ok(details)
         }) {
         Ok(details) => details,
