@@ -74,6 +74,10 @@ pub enum AccountError {
 
     #[error(transparent)]
     Audit(#[from] AuditError),
+
+    /// A photo could not be removed from the store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// What an account may do. Stored as its [`Role::as_str`] name.
@@ -202,8 +206,9 @@ impl Accounts {
         self.add_guardian(name, phone, password, Some(classroom))
     }
 
-    /// Adds a guardian. With a classroom they see its photos as in the first
-    /// version; without one, only through the children linked to them.
+    /// Adds a guardian. The classroom, if given, only records where the
+    /// family belongs: a guardian sees photos through the children linked to
+    /// them (see [`crate::visibility`]).
     pub fn add_guardian(
         &self,
         name: &str,

@@ -58,6 +58,16 @@ pub enum AuditKind {
     PhotoRejected,
     /// A photo removed by the retention rule.
     PhotoPurged,
+    /// A photo removed because the only child named in it was erased.
+    PhotoErased,
+    ReviewListed,
+    ReviewViewed,
+    FaceAdded,
+    FaceNamed,
+    PhotoReleased,
+    /// Original requests and links ended because a consent was withdrawn.
+    RequestsWithdrawn,
+    ExportDelivered,
     MessageDropped,
     RequestRefused,
 }
@@ -93,6 +103,14 @@ impl AuditKind {
             Self::PhotoReceived => "photo_received",
             Self::PhotoRejected => "photo_rejected",
             Self::PhotoPurged => "photo_purged",
+            Self::PhotoErased => "photo_erased",
+            Self::ReviewListed => "review_listed",
+            Self::ReviewViewed => "review_viewed",
+            Self::FaceAdded => "face_added",
+            Self::FaceNamed => "face_named",
+            Self::PhotoReleased => "photo_released",
+            Self::RequestsWithdrawn => "requests_withdrawn",
+            Self::ExportDelivered => "export_delivered",
             Self::MessageDropped => "message_dropped",
             Self::RequestRefused => "request_refused",
         }

@@ -102,31 +102,87 @@ pub fn link_guardian(
 pub struct Erased {
     pub consents: usize,
     pub guardian_links: usize,
+    /// Photos in which the child was the only named child, removed with
+    /// their sealed files.
+    pub photos_removed: usize,
+    /// Faces in photos that also name other children, now unknown (and so
+    /// covered for every family).
+    pub faces_unnamed: usize,
 }
 
-/// Erases a child: the child's row, consent history and guardian links, in
-/// one transaction. The audit log keeps a `child_erased` entry naming the
-/// child by id only. Photos are not touched yet: no face is named in this
-/// version, so no photo is known to show the child.
+/// Erases a child: every photo in which they are the only named child (row,
+/// requests, downloads, sealed file), their namings in other photos, their
+/// consent history, their guardian links and their row. The audit log keeps
+/// a `photo_erased` entry per photo and one `child_erased` entry, naming the
+/// child by id only.
+///
+/// Photos go first, each in its own audited step, and the child's rows last
+/// in one transaction: if the hub stops half-way, the child is still there
+/// and running the erasure again finishes it.
 pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountError> {
+    let Some(child) = get(hub, child_id)? else {
+        return Err(AccountError::UnknownChild(child_id.to_string()));
+    };
+    let id = child_id.to_string();
+
+    let only_named_in = {
+        let conn = hub.db.lock();
+        let mut statement = conn.prepare(
+            "SELECT DISTINCT f.photo_id FROM photo_faces f
+             WHERE f.child_id = ?1 AND NOT EXISTS (
+                 SELECT 1 FROM photo_faces other
+                 WHERE other.photo_id = f.photo_id AND other.child_id IS NOT NULL
+                   AND other.child_id != ?1)",
+        )?;
+        let ids = statement
+            .query_map([&id], |row| sqlite_uuid(row, 0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        ids
+    };
+    let mut photos_removed = 0;
+    for photo_id in only_named_in {
+        let event = AuditEvent::new(AuditKind::PhotoErased, by)
+            .subject(photo_id)
+            .detail(json!({ "child_id": child_id }));
+        if hub
+            .store
+            .delete_audited(photo_id, &hub.audit, hub.clock.now(), &event)?
+        {
+            photos_removed += 1;
+        }
+    }
+
     let now = hub.clock.now();
     let mut conn = hub.db.lock();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let classroom_id: Option<String> = tx
-        .query_row(
-            "SELECT classroom_id FROM children WHERE id = ?1",
-            [child_id.to_string()],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let Some(classroom_id) = classroom_id else {
-        return Err(AccountError::UnknownChild(child_id.to_string()));
-    };
 
-    let id = child_id.to_string();
+    // Originals asked for in the photos that stay would have shown the
+    // child: those requests and unused links end.
+    tx.execute(
+        "UPDATE original_requests SET state = 'withdrawn'
+         WHERE photo_id IN (SELECT photo_id FROM photo_faces WHERE child_id = ?1)
+           AND (state = 'pending'
+                OR (state = 'verified' AND EXISTS (
+                        SELECT 1 FROM downloads d
+                        WHERE d.request_id = original_requests.id AND d.used_at IS NULL)))",
+        [&id],
+    )?;
+    tx.execute(
+        "DELETE FROM downloads WHERE used_at IS NULL AND request_id IN (
+             SELECT r.id FROM original_requests r
+             JOIN photo_faces f ON f.photo_id = r.photo_id AND f.child_id = ?1)",
+        [&id],
+    )?;
+    let faces_unnamed = tx.execute(
+        "UPDATE photo_faces SET child_id = NULL, named_by = NULL, named_at = NULL
+         WHERE child_id = ?1",
+        [&id],
+    )?;
     let erased = Erased {
         consents: tx.execute("DELETE FROM consents WHERE child_id = ?1", [&id])?,
         guardian_links: tx.execute("DELETE FROM guardian_links WHERE child_id = ?1", [&id])?,
+        photos_removed,
+        faces_unnamed,
     };
     tx.execute("DELETE FROM children WHERE id = ?1", [&id])?;
     hub.audit.commit_with(
@@ -135,9 +191,11 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
         &AuditEvent::new(AuditKind::ChildErased, by)
             .subject(child_id)
             .detail(json!({
-                "classroom_id": classroom_id,
+                "classroom_id": child.classroom_id,
                 "consents_removed": erased.consents,
                 "guardian_links_removed": erased.guardian_links,
+                "photos_removed": erased.photos_removed,
+                "faces_unnamed": erased.faces_unnamed,
             })),
     )?;
     Ok(erased)

@@ -34,6 +34,7 @@ use crate::audit::{Actor, AuditError, AuditEvent, AuditKind};
 use crate::db::to_millis;
 use crate::keys::HubKeys;
 use crate::store::sqlite_uuid;
+use crate::visibility;
 use crate::Hub;
 
 /// How long a code sent by SMS stays valid. Long enough for a slow SMS and a
@@ -96,6 +97,11 @@ pub enum CodeError {
     #[error("the code or download link has expired")]
     Expired,
 
+    /// A child the original would show has no consent for originals, or a
+    /// consent the request relied on was withdrawn.
+    #[error("the original may not be released: a child it shows has no consent for originals")]
+    NotAllowed,
+
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
 
@@ -114,6 +120,7 @@ impl CodeError {
             Self::Locked => "locked",
             Self::Used => "used",
             Self::Expired => "expired",
+            Self::NotAllowed => "no_consent",
             Self::Database(_) | Self::Audit(_) => "internal",
         }
     }
@@ -232,17 +239,17 @@ impl Codes {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
 
         // The photo must be one this parent may see at all.
-        let found: Option<bool> = tx
-            .query_row(
-                "SELECT p.locked FROM guardians p JOIN photos ph ON ph.classroom_id = p.classroom_id
-                 WHERE p.id = ?1 AND ph.id = ?2",
-                params![who.parent_id.to_string(), photo_id.to_string()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(locked) = found else {
+        let Some(viewing) = visibility::for_guardian(&tx, who.parent_id, photo_id)? else {
             return Err(CodeError::NotFound);
         };
+        let locked: bool = tx
+            .query_row(
+                "SELECT locked FROM guardians WHERE id = ?1",
+                [who.parent_id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or(CodeError::NotFound)?;
 
         // Limits, each refusal audited so an operator sees a parent stuck.
         let since = to_millis(now - Duration::hours(24));
@@ -251,7 +258,9 @@ impl Codes {
             params![who.parent_id.to_string(), since],
             |row| row.get(0),
         )?;
-        let refusal = if locked {
+        let refusal = if !viewing.original_allowed() {
+            Some(("no_consent", CodeError::NotAllowed))
+        } else if locked {
             Some(("locked", CodeError::Locked))
         } else if recent >= MAX_REQUESTS_PER_DAY {
             Some(("too_many_requests", CodeError::TooManyRequests))
@@ -367,6 +376,7 @@ impl Codes {
             "verified" => Some(CodeError::Used),
             "exhausted" => Some(CodeError::TooManyTries),
             "cancelled" => Some(CodeError::Expired),
+            "withdrawn" => Some(CodeError::NotAllowed),
             _ if request.wrong_tries >= MAX_WRONG_TRIES => Some(CodeError::TooManyTries),
             _ if to_millis(now) > request.expires_at => Some(CodeError::Expired),
             _ => None,

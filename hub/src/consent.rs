@@ -84,7 +84,9 @@ pub struct ConsentRecord {
 }
 
 /// Records a decision: `granted` gives consent, `!granted` withdraws it.
-/// Withdrawing is as simple as giving, and both take effect at once.
+/// Withdrawing is as simple as giving, and both take effect at once: the
+/// next preview is rendered by the new rule, and a withdrawal also ends the
+/// original requests and unused download links it takes away.
 pub fn set(
     hub: &Hub,
     child_id: Uuid,
@@ -108,6 +110,14 @@ pub fn set(
         return Err(ConsentError::UnknownChild(child_id));
     }
 
+    // A withdrawal reaches originals already asked for, before the new
+    // state is written: what was shown uncovered is judged as it was.
+    let withdrawn = if granted {
+        0
+    } else {
+        withdraw_requests(&tx, child_id, purpose)?
+    };
+
     tx.execute(
         "INSERT INTO consents (child_id, purpose, granted, actor, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -123,7 +133,11 @@ pub fn set(
         now,
         &AuditEvent::new(AuditKind::ConsentChanged, by)
             .subject(child_id)
-            .detail(json!({ "purpose": purpose.as_str(), "granted": granted })),
+            .detail(json!({
+                "purpose": purpose.as_str(),
+                "granted": granted,
+                "requests_withdrawn": withdrawn,
+            })),
     )?;
 
     Ok(ConsentRecord {
@@ -133,6 +147,66 @@ pub fn set(
         by: by.to_string(),
         at: now,
     })
+}
+
+/// Ends the original requests, and the download links not yet used, that
+/// this withdrawal takes away: those on photos where the child is named and
+/// shown uncovered to the requester. Withdrawing "originals" ends them all;
+/// withdrawing "visible to classmates" ends those of other families, whose
+/// rendering would now cover the child (the child's own guardians still see
+/// their child). Returns how many requests ended.
+fn withdraw_requests(
+    tx: &rusqlite::Transaction<'_>,
+    child_id: Uuid,
+    purpose: Purpose,
+) -> Result<usize, ConsentError> {
+    let was_visible: bool = tx
+        .query_row(
+            "SELECT granted FROM consents WHERE child_id = ?1 AND purpose = 'visible_to_classmates'
+             ORDER BY seq DESC LIMIT 1",
+            [child_id.to_string()],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+
+    let mut statement = tx.prepare(
+        "SELECT r.id,
+                EXISTS (SELECT 1 FROM guardian_links l
+                        WHERE l.child_id = ?1 AND l.guardian_id = r.parent_id)
+         FROM original_requests r
+         WHERE r.photo_id IN (SELECT photo_id FROM photo_faces WHERE child_id = ?1)
+           AND (r.state = 'pending'
+                OR (r.state = 'verified' AND EXISTS (
+                        SELECT 1 FROM downloads d WHERE d.request_id = r.id AND d.used_at IS NULL)))",
+    )?;
+    let affected = statement
+        .query_map([child_id.to_string()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(statement);
+
+    let mut ended = 0;
+    for (request_id, own_child) in affected {
+        let was_uncovered = own_child || was_visible;
+        let takes_away = match purpose {
+            Purpose::Originals => was_uncovered,
+            Purpose::VisibleToClassmates => was_uncovered && !own_child,
+        };
+        if takes_away {
+            tx.execute(
+                "UPDATE original_requests SET state = 'withdrawn' WHERE id = ?1",
+                [&request_id],
+            )?;
+            tx.execute(
+                "DELETE FROM downloads WHERE request_id = ?1 AND used_at IS NULL",
+                [&request_id],
+            )?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }
 
 /// Whether consent for this purpose holds now. No decision means no.

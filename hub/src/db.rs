@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bump when the schema changes; `migrate` brings older files forward.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS classrooms (
@@ -111,6 +111,35 @@ CREATE TABLE IF NOT EXISTS photos (
     blob             TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS photos_by_classroom ON photos (classroom_id, received_at);
+
+-- A photo's review. The row appears when the photo's faces are first
+-- recorded in photo_faces; `released_at` stays empty until a teacher of its
+-- classroom releases it, and no parent sees the photo before that.
+CREATE TABLE IF NOT EXISTS photo_reviews (
+    photo_id       TEXT PRIMARY KEY REFERENCES photos(id),
+    released_at    INTEGER,
+    released_by    TEXT
+);
+
+-- Every face of a photo: those the device found (numbered first, in its
+-- order) and those a teacher drew. A face with no child is unknown, and
+-- covered for everyone outside the review page.
+CREATE TABLE IF NOT EXISTS photo_faces (
+    photo_id       TEXT NOT NULL REFERENCES photos(id),
+    n              INTEGER NOT NULL,
+    x              INTEGER NOT NULL,
+    y              INTEGER NOT NULL,
+    width          INTEGER NOT NULL,
+    height         INTEGER NOT NULL,
+    origin         TEXT NOT NULL CHECK (origin IN ('device', 'teacher')),
+    child_id       TEXT REFERENCES children(id),
+    named_by       TEXT,
+    named_at       INTEGER,
+    PRIMARY KEY (photo_id, n)
+);
+CREATE INDEX IF NOT EXISTS photo_faces_by_child ON photo_faces (child_id);
+CREATE UNIQUE INDEX IF NOT EXISTS photo_faces_one_per_child
+    ON photo_faces (photo_id, child_id) WHERE child_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash     BLOB PRIMARY KEY,
@@ -249,6 +278,8 @@ fn migrate_in_transaction(conn: &Connection, path: &Path) -> Result<(), DbError>
         if found == 1 {
             conn.execute_batch(V1_SET_ASIDE).map_err(open_error)?;
         }
+        // Version 2 to 3 only adds the review tables: photos stored before
+        // the upgrade wait for a teacher's review like new ones.
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         if found == 1 {
             conn.execute_batch(V1_TO_V2_COPY).map_err(open_error)?;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::accounts::HUB_MQTT_USERNAME;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::broker::HUB_CLIENT_ID;
+use crate::review;
 use crate::store::{PhotoRecord, PutOutcome};
 use crate::Hub;
 
@@ -215,6 +216,11 @@ fn receive_photo(hub: &Hub, device: &crate::accounts::Device, upload: PhotoUploa
 
     match hub.store.put(&record, &upload.envelope) {
         Ok(PutOutcome::Stored) => {
+            // The photo is safe; its faces wait for a teacher's review. Were
+            // this to fail, the review reads them from the sealed photo later.
+            if let Err(error) = review::record_device_faces(hub, photo_id, &details.faces) {
+                tracing::warn!(%error, %photo_id, "cannot record the photo's faces for review yet");
+            }
             let event = AuditEvent::new(AuditKind::PhotoReceived, Actor::Device(device.id))
                 .subject(photo_id)
                 .detail(json!({

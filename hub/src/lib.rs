@@ -18,8 +18,10 @@ pub mod keys;
 pub mod metadata;
 pub mod render;
 pub mod retention;
+pub mod review;
 pub mod sms;
 pub mod store;
+pub mod visibility;
 pub mod watermark;
 pub mod web;
 

@@ -311,8 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let child_id = parse_child_id(&id)?;
             let erased = children::erase(&hub, child_id, Actor::Operator)?;
             eprintln!(
-                "child {child_id} erased: {} consent decisions and {} guardian links removed",
-                erased.consents, erased.guardian_links
+                "child {child_id} erased: {} photos in which only they were named removed, \
+                 {} faces in other photos now unknown, {} consent decisions and {} guardian links removed",
+                erased.photos_removed, erased.faces_unnamed, erased.consents, erased.guardian_links
             );
             Ok(ExitCode::SUCCESS)
         }

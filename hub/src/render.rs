@@ -1,18 +1,19 @@
-//! Rendering what a viewer receives: the covered preview as sealed by the
-//! device, and a watermarked original made for one viewer.
-//!
-//! Photos are opened in memory only; nothing decrypted is written anywhere.
-//! Which faces a viewer may see is a [`FacePolicy`], chosen per delivery: today
-//! a parent who passed the code check sees every face ([`RevealAll`]); a later
-//! policy may cover the faces of other people's children.
+//! Rendering a photo for the person asking: the sealed original is opened in
+//! memory, the faces this viewer may not see are covered (see
+//! [`crate::visibility`] for who sees what), and the result is watermarked
+//! for them. The sealed file never changes and nothing decrypted is written
+//! anywhere.
 
 use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits};
-use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, ProtocolError};
+use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, ProtocolError, PREVIEW_MAX_SIDE};
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::metadata::{encode_original, MetadataError};
+use crate::review::Face;
 use crate::store::StoreError;
 use crate::watermark::{self, ViewerMark};
 use crate::Hub;
@@ -50,46 +51,103 @@ pub enum RenderError {
     },
 }
 
-/// Which faces a viewer of an original may not see.
-pub trait FacePolicy: Send + Sync {
-    /// The face boxes (in upright original pixels) to cover for this viewer.
-    fn faces_to_cover(&self, details: &PhotoDetails) -> Vec<FaceRect>;
+/// What a rendering hides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Covering {
+    /// Face boxes to cover, in upright original pixels.
+    pub faces: Vec<FaceRect>,
+    /// Cover the whole frame (a damaged photo, whose boxes cannot be trusted).
+    pub everything: bool,
 }
 
-/// Every face visible: the rule for a parent who passed the code check.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RevealAll;
-
-impl FacePolicy for RevealAll {
-    fn faces_to_cover(&self, _details: &PhotoDetails) -> Vec<FaceRect> {
-        Vec::new()
-    }
+/// How large a rendering is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// The full upright original.
+    Original,
+    /// At most [`PREVIEW_MAX_SIDE`] pixels on the long side.
+    Preview,
 }
 
-/// The preview JPEG as the device sealed it, faces already covered.
-pub fn preview(hub: &Hub, photo_id: Uuid) -> Result<Vec<u8>, RenderError> {
+/// The face boxes and size of the sealed photo, as the device measured them.
+pub fn details(hub: &Hub, photo_id: Uuid) -> Result<PhotoDetails, RenderError> {
     let envelope = open_envelope(hub, photo_id)?;
-    let opened = envelope
+    envelope
         .sealed
         .open(&hub.keys.sealing, photo_id)
-        .map_err(|source| RenderError::Open { photo_id, source })?;
-    opened
-        .preview()
+        .and_then(|opened| opened.details())
         .map_err(|source| RenderError::Open { photo_id, source })
 }
 
-/// The original for one viewer: decrypted, turned upright, faces covered as
-/// `policy` says, watermarked with `mark`, and re-encoded with the mark in its
-/// metadata and nothing of the camera's (no GPS, no serial numbers).
+/// The photo for one viewer: decrypted, turned upright, with `covering`
+/// applied, scaled to `size`, and, given a `mark`, watermarked with it on
+/// the pixels and in the metadata. Nothing of the camera's metadata (GPS,
+/// serial numbers) is kept. Without a mark the JPEG carries no metadata: that
+/// is for tests that measure the pixels, never for a viewer.
 ///
 /// CPU-heavy (a full decode and encode): call it from a blocking thread.
-pub fn original(
+pub fn for_viewer(
     hub: &Hub,
     photo_id: Uuid,
-    mark: &ViewerMark,
-    policy: &dyn FacePolicy,
+    covering: &Covering,
+    size: Size,
+    mark: Option<&ViewerMark>,
 ) -> Result<Vec<u8>, RenderError> {
-    // Open the sealed parts in memory.
+    let (details, mut image) = open_upright(hub, photo_id)?;
+
+    // Cover at full resolution, where the boxes were measured.
+    let same_frame = image.dimensions() == (details.width, details.height);
+    if covering.everything || (!covering.faces.is_empty() && !same_frame) {
+        // Boxes measured on another frame cannot be trusted to line up, so
+        // nothing is shown rather than a face.
+        let whole = FaceRect {
+            x: 0,
+            y: 0,
+            width: image.width(),
+            height: image.height(),
+        };
+        cover(&mut image, &whole);
+    } else {
+        for face in &covering.faces {
+            cover(&mut image, face);
+        }
+    }
+
+    let mut image = match size {
+        Size::Original => image,
+        Size::Preview => shrink(image, PREVIEW_MAX_SIDE),
+    };
+    encode(photo_id, &mut image, mark)
+}
+
+/// The photo as a teacher reviews it: every face uncovered and outlined
+/// (named ones in green, unknown ones in orange), preview-sized, and
+/// watermarked with the teacher's mark.
+pub fn for_review(
+    hub: &Hub,
+    photo_id: Uuid,
+    faces: &[Face],
+    mark: &ViewerMark,
+) -> Result<Vec<u8>, RenderError> {
+    let (_, image) = open_upright(hub, photo_id)?;
+    let full_width = image.width();
+    let mut image = shrink(image, PREVIEW_MAX_SIDE);
+    let scale = f64::from(image.width()) / f64::from(full_width.max(1));
+
+    for face in faces {
+        let colour = if face.child_id.is_some() {
+            NAMED_OUTLINE
+        } else {
+            UNKNOWN_OUTLINE
+        };
+        outline(&mut image, &scaled(&face.rect, scale), colour);
+    }
+    encode(photo_id, &mut image, Some(mark))
+}
+
+/// Opens the sealed photo in memory and decodes its original upright, as the
+/// device saw it when it found the faces.
+fn open_upright(hub: &Hub, photo_id: Uuid) -> Result<(PhotoDetails, RgbImage), RenderError> {
     let envelope = open_envelope(hub, photo_id)?;
     let opened = envelope
         .sealed
@@ -104,35 +162,84 @@ pub fn original(
             .map_err(|source| RenderError::Open { photo_id, source })?,
     );
 
-    // Upright pixels, as the device saw them when it found the faces.
-    let mut image = decode_upright(&bytes, &DecodeLimits::default())
+    let image = decode_upright(&bytes, &DecodeLimits::default())
         .map_err(|source| RenderError::Decode { photo_id, source })?
         .image;
-    drop(bytes);
+    Ok((details, image))
+}
 
-    // Cover what this viewer may not see, then name the viewer on top.
-    let to_cover = policy.faces_to_cover(&details);
-    if !to_cover.is_empty() {
-        let same_frame = image.dimensions() == (details.width, details.height);
-        if same_frame {
-            for face in &to_cover {
-                cover(&mut image, face);
+/// Names the viewer on top, then encodes.
+fn encode(
+    photo_id: Uuid,
+    image: &mut RgbImage,
+    mark: Option<&ViewerMark>,
+) -> Result<Vec<u8>, RenderError> {
+    let encoded = match mark {
+        Some(mark) => {
+            watermark::draw(image, mark);
+            encode_original(image, mark)
+        }
+        None => {
+            let mut jpeg = Vec::new();
+            JpegEncoder::new_with_quality(&mut jpeg, UNMARKED_QUALITY)
+                .encode_image(&*image)
+                .map(|()| jpeg)
+                .map_err(MetadataError::from)
+        }
+    };
+    encoded.map_err(|source| RenderError::Encode { photo_id, source })
+}
+
+/// The quality of an unmarked rendering, the same as a delivered original's,
+/// so that what tests measure is what viewers get.
+const UNMARKED_QUALITY: u8 = 90;
+
+/// Scales an image down so its long side is at most `max_side`; a smaller
+/// one is kept as it is.
+fn shrink(image: RgbImage, max_side: u32) -> RgbImage {
+    let (width, height) = image.dimensions();
+    let long_side = width.max(height);
+    if long_side <= max_side {
+        return image;
+    }
+    let scale = f64::from(max_side) / f64::from(long_side);
+    let new_width = ((f64::from(width) * scale).round() as u32).max(1);
+    let new_height = ((f64::from(height) * scale).round() as u32).max(1);
+    imageops::resize(&image, new_width, new_height, FilterType::Triangle)
+}
+
+fn scaled(rect: &FaceRect, scale: f64) -> FaceRect {
+    let at = |value: u32| (f64::from(value) * scale).round() as u32;
+    FaceRect {
+        x: at(rect.x),
+        y: at(rect.y),
+        width: at(rect.width).max(1),
+        height: at(rect.height).max(1),
+    }
+}
+
+const NAMED_OUTLINE: Rgb<u8> = Rgb([40, 200, 90]);
+const UNKNOWN_OUTLINE: Rgb<u8> = Rgb([255, 140, 0]);
+
+/// Draws a three-pixel frame just outside a box, clamped to the image.
+fn outline(image: &mut RgbImage, rect: &FaceRect, colour: Rgb<u8>) {
+    const THICKNESS: u32 = 3;
+    let (width, height) = image.dimensions();
+    let inner_right = rect.x.saturating_add(rect.width);
+    let inner_bottom = rect.y.saturating_add(rect.height);
+    let left = rect.x.saturating_sub(THICKNESS);
+    let top = rect.y.saturating_sub(THICKNESS);
+    let right = inner_right.saturating_add(THICKNESS).min(width);
+    let bottom = inner_bottom.saturating_add(THICKNESS).min(height);
+
+    for y in top..bottom {
+        for x in left..right {
+            let inside = x >= rect.x && y >= rect.y && x < inner_right && y < inner_bottom;
+            if !inside {
+                image.put_pixel(x, y, colour);
             }
-        } else {
-            // The boxes were measured on another frame and cannot be trusted
-            // to line up, so nothing is shown rather than a face.
-            let whole = FaceRect {
-                x: 0,
-                y: 0,
-                width: image.width(),
-                height: image.height(),
-            };
-            cover(&mut image, &whole);
         }
     }
-    watermark::draw(&mut image, mark);
-
-    encode_original(&image, mark).map_err(|source| RenderError::Encode { photo_id, source })
 }
 
 /// The grey that covers a face.

@@ -107,7 +107,7 @@ fn every_role_logs_in_with_its_phone_and_password() {
     let teacher = accounts
         .add_teacher("T", "+34600000002", PASSWORD, "Sunflowers")
         .unwrap();
-    let guardian = t.add_parent("G", "+34600000003", "Sunflowers").id;
+    let guardian = t.add_guardian("G", "+34600000003").id;
 
     for (phone, id, role) in [
         ("+34600000001", admin, Role::Admin),
@@ -127,7 +127,7 @@ fn every_role_logs_in_with_its_phone_and_password() {
 fn one_phone_number_is_one_account_with_one_role() {
     let t = school();
     let accounts = &t.hub.accounts;
-    t.add_parent("G", "+34600000003", "Sunflowers");
+    t.add_guardian("G", "+34600000003");
     accounts
         .add_teacher("T", "+34600000002", PASSWORD, "Sunflowers")
         .unwrap();
@@ -231,7 +231,7 @@ fn only_a_guardian_can_be_linked_and_only_to_a_child_that_exists() {
         .accounts
         .add_teacher("T", "+34600000002", PASSWORD, "Sunflowers")
         .unwrap();
-    t.add_parent("G", "+34600000003", "Sunflowers");
+    t.add_guardian("G", "+34600000003");
 
     assert!(matches!(
         children::link_guardian(&t.hub, "+34600000002", leo, Actor::Operator).unwrap_err(),
@@ -262,7 +262,7 @@ fn the_audit_log_stays_intact_through_people_changes() {
         .add_admin("A", "+34600000001", PASSWORD)
         .unwrap();
     let leo = children::add(&t.hub, "Sunflowers", "Leo", Actor::Operator).unwrap();
-    t.add_parent("G", "+34600000003", "Sunflowers");
+    t.add_guardian("G", "+34600000003");
     children::link_guardian(&t.hub, "+34600000003", leo, Actor::Operator).unwrap();
 
     let verdict = t.hub.audit.verify(&t.hub.db.lock()).unwrap();
@@ -282,7 +282,7 @@ fn erasing_a_child_removes_their_record_consents_and_links_and_audits_only_the_i
     let t = school();
     let leo = children::add(&t.hub, "Sunflowers", "Leo", Actor::Operator).unwrap();
     let mia = children::add(&t.hub, "Sunflowers", "Mia", Actor::Operator).unwrap();
-    let gina = t.add_parent("Gina", "+34600000003", "Sunflowers");
+    let gina = t.add_guardian("Gina", "+34600000003");
     for child in [leo, mia] {
         children::link_guardian(&t.hub, &gina.phone, child, Actor::Operator).unwrap();
         consent::set(
@@ -308,7 +308,9 @@ fn erasing_a_child_removes_their_record_consents_and_links_and_audits_only_the_i
         erased,
         children::Erased {
             consents: 2,
-            guardian_links: 1
+            guardian_links: 1,
+            photos_removed: 0,
+            faces_unnamed: 0,
         }
     );
 

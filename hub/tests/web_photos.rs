@@ -30,11 +30,16 @@ async fn a_parent_lists_their_classrooms_photos_newest_first() {
     assert_eq!(list[1]["id"], older.to_string());
     assert_eq!(list[0]["received_at"], "2025-03-01T09:05:00Z");
     assert_eq!(list[0]["captured_at"], "2025-03-01T09:04:00Z");
-    assert_eq!(list[0]["faces"], 2);
+    assert_eq!(
+        list[0]["faces"], 0,
+        "hopper.jpg has no annotated face boxes"
+    );
+    assert_eq!(list[0]["children"], json!([ana.child_id.unwrap()]));
+    assert_eq!(list[0]["original_available"], true);
     // School year 2024-2025 in Madrid, kept 30 days after 31 August.
     assert_eq!(list[0]["delete_after"], "2025-09-30");
     let keys: Vec<&String> = list[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert_eq!(keys.len(), 7, "{keys:?}");
 
     let listed = t.audit_of("photos_listed");
     assert_eq!(listed.len(), 1);
@@ -42,7 +47,7 @@ async fn a_parent_lists_their_classrooms_photos_newest_first() {
 }
 
 #[tokio::test]
-async fn a_preview_is_the_sealed_jpeg_decrypted_and_audited() {
+async fn a_preview_is_rendered_for_the_viewer_and_audited() {
     let s = two_classrooms(TestHub::new());
     let cookie = s.t.login(&s.ana.phone).await;
 
@@ -56,8 +61,16 @@ async fn a_preview_is_the_sealed_jpeg_decrypted_and_audited() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.header(header::CONTENT_TYPE), "image/jpeg");
     assert!(answer.header(header::CACHE_CONTROL).contains("no-store"));
+    // Rendered from the original (the sealed device preview is 96 px), at
+    // most 1280 px on its long side.
     let preview = image::load_from_memory(&answer.body).unwrap();
-    assert!(preview.width() <= 96 && preview.height() <= 96);
+    let original = image::open(testdata("mde_train_window_phone_exif6.jpg")).unwrap();
+    let long_side = |width: u32, height: u32| width.max(height);
+    assert_eq!(
+        long_side(preview.width(), preview.height()),
+        long_side(original.width(), original.height()).min(1280)
+    );
+    assert!(preview.width() > 96, "{}", preview.width());
 
     let viewed = s.t.audit_of("preview_viewed");
     assert_eq!(viewed.len(), 1);

@@ -29,17 +29,16 @@ const TEACHER_PHONE: &str = "+34600000002";
 const ADMIN_PHONE: &str = "+34600000001";
 
 fn school() -> School {
-    let TwoClassrooms {
-        t,
-        ana,
-        ben,
-        photo_a,
-        ..
-    } = two_classrooms(TestHub::new());
+    let t = TestHub::new();
+    t.add_classroom("Class A");
+    t.add_classroom("Class B");
+    let ana = t.add_guardian("Ana Test", "+34600111222");
+    let ben = t.add_guardian("Ben Test", "+34600333444");
     let ana_child = children::add(&t.hub, "Class A", "Leo", Actor::Operator).unwrap();
     let ben_child = children::add(&t.hub, "Class B", "Mia", Actor::Operator).unwrap();
     children::link_guardian(&t.hub, &ana.phone, ana_child, Actor::Operator).unwrap();
     children::link_guardian(&t.hub, &ben.phone, ben_child, Actor::Operator).unwrap();
+    let photo_a = t.add_photo("Class A", "mde_train_window_phone_exif6.jpg");
     let teacher = t
         .hub
         .accounts
@@ -176,31 +175,32 @@ async fn a_guardian_still_sees_their_classroom_as_before() {
 }
 
 #[tokio::test]
-async fn a_guardian_without_a_classroom_lists_no_photos_yet() {
+async fn a_guardian_without_a_classroom_sees_photos_through_their_child() {
     let s = school();
     s.t.hub
         .accounts
         .add_guardian("Cai", "+34600555666", PASSWORD, None)
         .unwrap();
-    children::link_guardian(&s.t.hub, "+34600555666", s.ana_child, Actor::Operator).unwrap();
     let cookie = s.t.login("+34600555666").await;
 
+    // Before being linked to a child: nothing.
     let photos = s.t.send(get("/api/photos", Some(&cookie))).await;
     assert_eq!(photos.status, StatusCode::OK);
     assert_eq!(photos.json(), json!([]));
-    s.t.send(get(
-        &format!("/api/photos/{}/preview", s.photo),
-        Some(&cookie),
-    ))
-    .await
-    .assert_error(StatusCode::NOT_FOUND, "not_found");
-    s.t.send(post_json(
-        &format!("/api/photos/{}/original", s.photo),
-        Some(&cookie),
-        &json!({}),
-    ))
-    .await
-    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let preview = format!("/api/photos/{}/preview", s.photo);
+    s.t.send(get(&preview, Some(&cookie)))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Linked to Leo, who is named in the photo: it is theirs to see.
+    children::link_guardian(&s.t.hub, "+34600555666", s.ana_child, Actor::Operator).unwrap();
+    let photos = s.t.send(get("/api/photos", Some(&cookie))).await.json();
+    assert_eq!(photos[0]["id"], s.photo.to_string());
+    assert_eq!(photos[0]["children"], json!([s.ana_child]));
+    assert_eq!(
+        s.t.send(get(&preview, Some(&cookie))).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

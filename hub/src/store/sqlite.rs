@@ -70,6 +70,8 @@ impl SqliteFileStore {
                 [&key],
             )?;
             tx.execute("DELETE FROM original_requests WHERE photo_id = ?1", [&key])?;
+            tx.execute("DELETE FROM photo_faces WHERE photo_id = ?1", [&key])?;
+            tx.execute("DELETE FROM photo_reviews WHERE photo_id = ?1", [&key])?;
             let found = tx.execute("DELETE FROM photos WHERE id = ?1", [&key])? > 0;
             let head = match audit {
                 Some((log, at, event)) if found => Some(log.append(&tx, at, event)?),

@@ -190,7 +190,7 @@ fn may_act_for(hub: &Hub, session: &CurrentSession, child_id: Uuid) -> Result<()
     }
 }
 
-fn consent_state(hub: &Hub, child_id: Uuid) -> Result<ConsentState, ApiError> {
+pub(crate) fn consent_state(hub: &Hub, child_id: Uuid) -> Result<ConsentState, ApiError> {
     Ok(ConsentState {
         child_id,
         visible_to_classmates: consent::current(hub, child_id, Purpose::VisibleToClassmates)?,

@@ -15,6 +15,7 @@ use crate::audit::AuditError;
 use crate::codes::CodeError;
 use crate::consent::ConsentError;
 use crate::render::RenderError;
+use crate::review::ReviewError;
 use crate::store::StoreError;
 
 /// Every way a request to the web API can fail.
@@ -88,6 +89,28 @@ pub enum ApiError {
     )]
     Locked,
 
+    /// A child the original would show has no consent for originals (or it
+    /// was withdrawn since the request).
+    #[error(
+        "this original cannot be released: not every child shown in it has consent for originals"
+    )]
+    OriginalNotAllowed,
+
+    /// A child named on a face is not in the photo's classroom.
+    #[error("that child is not in the classroom this photo was taken in")]
+    UnknownChild,
+
+    /// A face box drawn outside the photo or too small.
+    #[error("{0}")]
+    BadBox(String),
+
+    #[error("this photo has as many faces as it may have")]
+    TooManyFaces,
+
+    /// Releasing a photo without faces needs `{"no_faces": true}`.
+    #[error("no face was found in this photo; confirm that there is none before releasing it")]
+    NoFacesUnconfirmed,
+
     /// The SMS provider did not take the code; the request was cancelled.
     #[error("the code could not be sent by SMS; try again in a few minutes")]
     SmsFailed,
@@ -107,7 +130,13 @@ impl ApiError {
         match self {
             Self::BadRequest | Self::WrongCode { .. } => StatusCode::BAD_REQUEST,
             Self::LoginRequired | Self::BadLogin => StatusCode::UNAUTHORIZED,
-            Self::ForeignOrigin | Self::WrongRole => StatusCode::FORBIDDEN,
+            Self::ForeignOrigin | Self::WrongRole | Self::OriginalNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            Self::UnknownChild | Self::BadBox(_) | Self::TooManyFaces => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::NoFacesUnconfirmed => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Expired | Self::Used => StatusCode::GONE,
@@ -141,6 +170,11 @@ impl ApiError {
             Self::TooManyTries | Self::TooManyLogins => "too_many_tries",
             Self::TooManyRequests | Self::Busy => "too_many_requests",
             Self::Locked => "locked",
+            Self::OriginalNotAllowed => "original_not_allowed",
+            Self::UnknownChild => "unknown_child",
+            Self::BadBox(_) => "bad_box",
+            Self::TooManyFaces => "too_many_faces",
+            Self::NoFacesUnconfirmed => "no_faces_unconfirmed",
             Self::SmsFailed => "sms_failed",
             Self::Internal(_) => "internal",
         }
@@ -174,6 +208,7 @@ impl From<CodeError> for ApiError {
             CodeError::Locked => Self::Locked,
             CodeError::Used => Self::Used,
             CodeError::Expired => Self::Expired,
+            CodeError::NotAllowed => Self::OriginalNotAllowed,
             CodeError::Database(_) | CodeError::Audit(_) => Self::internal(error),
         }
     }
@@ -185,6 +220,22 @@ impl From<ConsentError> for ApiError {
             ConsentError::UnknownChild(_) => Self::NotFound,
             ConsentError::UnknownPurpose(_) => Self::BadRequest,
             ConsentError::Database(_) | ConsentError::Audit(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(error: ReviewError) -> Self {
+        match error {
+            ReviewError::UnknownPhoto(_) | ReviewError::UnknownFace { .. } => Self::NotFound,
+            ReviewError::ChildNotInClassroom { .. } => Self::UnknownChild,
+            ReviewError::BadBox { .. } => Self::BadBox(error.to_string()),
+            ReviewError::TooManyFaces => Self::TooManyFaces,
+            ReviewError::NoFacesUnconfirmed => Self::NoFacesUnconfirmed,
+            ReviewError::Open(_)
+            | ReviewError::Store(_)
+            | ReviewError::Database(_)
+            | ReviewError::Audit(_) => Self::internal(error),
         }
     }
 }

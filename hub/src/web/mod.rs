@@ -3,21 +3,30 @@
 //! ```text
 //! POST /api/login {"login","password"}             -> session cookie, {"name","role"} (any role)
 //! POST /api/logout {}                              -> ends the session
-//! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces","delete_after"}]
-//! GET  /api/photos/{id}/preview                    -> image/jpeg, faces covered
+//! GET  /api/photos                                 -> [{"id","captured_at","received_at","faces","delete_after","children","original_available"}]
+//! GET  /api/photos/{id}/preview                    -> image/jpeg, rendered for the viewer
 //! POST /api/photos/{id}/original {}                -> {"request_id"}, code sent by SMS
 //! POST /api/original-requests/{id}/verify {"code"} -> {"download"}
 //! GET  /api/downloads/{token}                      -> image/jpeg, watermarked, once
 //! GET  /api/children                              -> [{"id","name","classroom_id",("visible_to_classmates","originals")}]
 //! GET  /api/children/{id}/consent                  -> {"visible_to_classmates","originals","history"}
 //! PUT  /api/children/{id}/consent {"purpose","granted"} -> the same, after the change
+//! GET  /api/children/{id}/export                   -> application/zip, the child's photos and audit
+//! GET  /api/review                                 -> photos awaiting review (teacher)
+//! GET  /api/review/{id}                            -> one photo with its faces (teacher)
+//! GET  /api/review/{id}/image                      -> image/jpeg, faces outlined (teacher)
+//! POST /api/photos/{id}/faces/{n}/name {"child_id"} -> names face n, null = unknown (teacher)
+//! POST /api/photos/{id}/faces {"box":[x,y,w,h]}    -> {"n","photo"}, a face the detector missed (teacher)
+//! POST /api/photos/{id}/release {("no_faces")}     -> releases the photo to families (teacher)
 //! GET  /get_client_ip                              -> {"ip"}
 //! GET  /                                           -> the parents' page
 //! ```
 //!
-//! The photo and original routes are for guardians; the consent routes for a
-//! child's guardians and for admins (see [`session`] for how roles are told
-//! apart, [`consents`] for who may act for which child).
+//! The photo, original and export routes are for guardians; the consent
+//! routes for a child's guardians and for admins; the review routes for the
+//! teachers of the photo's classroom (see [`session`] for how roles are told
+//! apart, [`consents`] for who may act for which child, [`review`] for
+//! teachers, [`crate::visibility`] for what each guardian sees).
 //!
 //! Errors are `{"error": CODE, "message": "..."}` (see [`error::ApiError`]).
 //! Every routed request passes [`origin::guard`] (same-origin, JSON POSTs);
@@ -27,6 +36,7 @@
 pub mod client_ip;
 pub mod consents;
 pub mod error;
+pub mod export;
 pub mod headers;
 pub mod json;
 pub mod login;
@@ -35,6 +45,7 @@ pub mod origin;
 pub mod originals;
 pub mod pages;
 pub mod photos;
+pub mod review;
 pub mod session;
 pub mod trace;
 
@@ -46,7 +57,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::audit::AuditEvent;
 use crate::codes::{CodeGenerator, Codes, RandomCodes};
@@ -63,6 +74,9 @@ pub struct AppState {
     /// Originals being rendered at once, at most [`MAX_CONCURRENT_RENDERS`].
     renders: Arc<Semaphore>,
     logins: Arc<login_throttle::LoginThrottle>,
+    /// Whether renderings carry the viewer's watermark: always, except in
+    /// tests that measure pixels (see [`AppState::unmarked_for_tests`]).
+    watermarks: bool,
 }
 
 /// Originals rendered at the same time. Each holds a decoded photo (up to
@@ -78,7 +92,27 @@ impl AppState {
             codes,
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
             logins: Arc::default(),
+            watermarks: true,
         }
+    }
+
+    /// Renders previews, originals and archives without the viewer's
+    /// watermark, so that tests can measure how much of each face survives.
+    /// For tests only: the hub itself never calls this, and a hub serving
+    /// unmarked photos would break its promise to schools.
+    #[doc(hidden)]
+    pub fn unmarked_for_tests(mut self) -> Self {
+        self.watermarks = false;
+        self
+    }
+
+    /// Waits for one of the [`MAX_CONCURRENT_RENDERS`] rendering slots.
+    pub(crate) async fn render_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.renders
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// Replaces the source of one-time codes. For tests that need a known
@@ -119,7 +153,17 @@ pub fn router(state: AppState) -> Router {
             guarded(post(originals::verify)),
         )
         .route("/api/downloads/{token}", guarded(get(originals::download)))
+        .route(
+            "/api/photos/{id}/faces/{n}/name",
+            guarded(post(review::name_face)),
+        )
+        .route("/api/photos/{id}/faces", guarded(post(review::add_face)))
+        .route("/api/photos/{id}/release", guarded(post(review::release)))
+        .route("/api/review", guarded(get(review::list)))
+        .route("/api/review/{id}", guarded(get(review::show)))
+        .route("/api/review/{id}/image", guarded(get(review::image)))
         .route("/api/children", guarded(get(consents::list)))
+        .route("/api/children/{id}/export", guarded(get(export::export)))
         .route(
             "/api/children/{id}/consent",
             guarded(get(consents::show).put(consents::change)),

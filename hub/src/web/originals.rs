@@ -1,5 +1,9 @@
 //! Getting an original: ask, prove the phone with the SMS code, download once.
 //!
+//! An original is offered only while every child it shows uncovered has
+//! consent for originals (see [`crate::visibility`]); that is checked when
+//! the parent asks and again when the link is used.
+//!
 //! `POST /api/photos/{id}/original` opens a request and sends its code;
 //! `POST /api/original-requests/{id}/verify` spends the code for a single-use
 //! link; `GET /api/downloads/{token}` renders the original for this viewer,
@@ -14,19 +18,17 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::instrument;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::{ApiJson, Empty};
-use super::photos::{parse_id, visible_photo};
+use super::photos::{parse_id, viewer_mark, visible_photo};
 use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::codes::{OneTimeCode, Requester, CODE_VALIDITY};
-use crate::render::{self, RevealAll};
-use crate::watermark::ViewerMark;
+use crate::render::{self, Size};
 
 /// The body of a code check. No `Debug`: it holds the code.
 #[derive(Deserialize)]
@@ -115,14 +117,9 @@ pub async fn download(
 
     // A full decode and encode takes memory in proportion to the photo; a
     // few at a time keep a small hub within its RAM.
-    let _permit = state
-        .renders
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(ApiError::internal)?;
+    let _permit = state.render_permit().await?;
     let who = requester(&session, ip);
-    let (hub, codes) = (state.hub.clone(), state.codes.clone());
+    let (hub, codes, marked) = (state.hub.clone(), state.codes.clone(), state.watermarks);
 
     let (photo_id, jpeg) = blocking(move || {
         let claimed = codes.claim_download(&who, &token)?;
@@ -130,33 +127,56 @@ pub async fn download(
         span.record("photo_id", tracing::field::display(claimed.photo_id));
         span.record("request_id", tracing::field::display(claimed.request_id));
 
-        let mark = ViewerMark {
-            viewer_name: session.parent.name.clone(),
-            client_ip: ip.chosen,
-            at: hub.clock.now(),
-            access_id: Uuid::new_v4(),
+        // What this parent may see is decided now, not when they asked: a
+        // consent withdrawn since then applies to this download too, and the
+        // link stays spent.
+        let photo = match visible_photo(&hub, &session.parent, claimed.photo_id) {
+            Ok(photo) if photo.viewing.original_allowed() => photo,
+            refused => {
+                let error = refused.err().unwrap_or(ApiError::OriginalNotAllowed);
+                record(
+                    &hub,
+                    AuditEvent::new(AuditKind::DownloadRefused, Actor::Parent(who.parent_id))
+                        .subject(claimed.request_id)
+                        .ip(ip.chosen)
+                        .detail(json!({ "refused": error.code() })),
+                )?;
+                return Err(error);
+            }
         };
+
+        let mark = viewer_mark(&hub, &session.parent.name, ip);
         span.record("access_id", tracing::field::display(mark.access_id));
 
         // Render, then audit; an original the log does not know about is
         // never sent. On failure the link is given back for another try.
-        let delivered = visible_photo(&hub, &session.parent, claimed.photo_id)
-            .and_then(|_| Ok(render::original(&hub, claimed.photo_id, &mark, &RevealAll)?))
-            .and_then(|jpeg| {
-                record(
-                    &hub,
-                    AuditEvent::new(AuditKind::OriginalDelivered, Actor::Parent(who.parent_id))
-                        .subject(claimed.photo_id)
-                        .ip(ip.chosen)
-                        .detail(json!({
-                            "access_id": mark.access_id,
-                            "photo_id": claimed.photo_id,
-                            "request_id": claimed.request_id,
-                            "peer_ip": ip.peer.to_string(),
-                        })),
-                )?;
-                Ok(jpeg)
-            });
+        let delivered = render::for_viewer(
+            &hub,
+            claimed.photo_id,
+            &photo.viewing.covering(),
+            Size::Original,
+            marked.then_some(&mark),
+        )
+        .map_err(ApiError::from)
+        .and_then(|jpeg| {
+            record(
+                &hub,
+                AuditEvent::new(AuditKind::OriginalDelivered, Actor::Parent(who.parent_id))
+                    .subject(claimed.photo_id)
+                    .ip(ip.chosen)
+                    .detail(json!({
+                        "access_id": mark.access_id,
+                        "photo_id": claimed.photo_id,
+                        "request_id": claimed.request_id,
+                        "peer_ip": ip.peer.to_string(),
+                        "uncovered_children": photo.viewing.faces.iter()
+                            .filter(|face| face.uncovered)
+                            .filter_map(|face| face.child_id)
+                            .collect::<Vec<_>>(),
+                    })),
+            )?;
+            Ok(jpeg)
+        });
         match delivered {
             Ok(jpeg) => Ok((claimed.photo_id, jpeg)),
             Err(error) => {

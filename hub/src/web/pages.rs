@@ -16,11 +16,10 @@ use tracing::instrument;
 use super::client_ip::ClientIp;
 use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
-use super::photos::{list_for, rfc3339};
+use super::photos::{list_for, rfc3339, GuardianPhoto};
 use super::session::MaybeSession;
 use super::{blocking, AppState};
 use crate::accounts::Role;
-use crate::store::PhotoRecord;
 use crate::{children, retention};
 
 const APP_JS: &str = include_str!("static/app.js");
@@ -169,7 +168,7 @@ fn consents(kids: &[ChildSummary]) -> String {
     html
 }
 
-fn gallery(photos: &[PhotoRecord], timezone: chrono_tz::Tz) -> String {
+fn gallery(photos: &[GuardianPhoto], timezone: chrono_tz::Tz) -> String {
     if photos.is_empty() {
         return "<p class=\"empty\">No photos yet.</p>".to_owned();
     }
@@ -179,7 +178,11 @@ fn gallery(photos: &[PhotoRecord], timezone: chrono_tz::Tz) -> String {
          ask for it: a code comes by SMS, and the photo you download carries your name.</p>\n\
          <ul class=\"gallery\">\n",
     );
-    for photo in photos {
+    for GuardianPhoto {
+        record: photo,
+        viewing,
+    } in photos
+    {
         // Ids are UUIDs and times are RFC 3339: nothing here needs escaping,
         // but the habit costs nothing.
         let id = escape(&photo.id.to_string());
@@ -188,10 +191,16 @@ fn gallery(photos: &[PhotoRecord], timezone: chrono_tz::Tz) -> String {
                 .replace('T', " ")
                 .replace('Z', " UTC"),
         );
-        let faces = match photo.faces {
-            0 => "no faces found".to_owned(),
+        let covered = viewing.faces.iter().filter(|face| !face.uncovered).count();
+        let faces = match covered {
+            0 => "no face covered".to_owned(),
             1 => "1 face covered".to_owned(),
             n => format!("{n} faces covered"),
+        };
+        let ask = if viewing.original_allowed() {
+            "<button type=\"button\" class=\"ask\">Get the original</button>"
+        } else {
+            "<p class=\"note\">The original is not available: not every child shown has consent for originals.</p>"
         };
         let kept_until = retention::delete_after(photo, timezone);
         // Writing to a String cannot fail.
@@ -200,7 +209,7 @@ fn gallery(photos: &[PhotoRecord], timezone: chrono_tz::Tz) -> String {
             "<li class=\"photo\" data-photo-id=\"{id}\">\n\
              <img src=\"/api/photos/{id}/preview\" alt=\"Photo taken {taken}, {faces}\" loading=\"lazy\">\n\
              <p class=\"meta\">{taken} &middot; {faces} &middot; kept until {kept_until}</p>\n\
-             <button type=\"button\" class=\"ask\">Get the original</button>\n\
+             {ask}\n\
              <form class=\"code\" method=\"post\" action=\"/\" hidden>\n\
              <label>Code from the SMS\n\
              <input name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \

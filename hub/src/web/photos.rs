@@ -1,8 +1,9 @@
-//! The gallery: a parent's list of photos and their covered previews.
+//! The gallery: a guardian's list of photos and their previews, rendered for
+//! them.
 //!
-//! A parent sees the photos of their own classroom only. Another classroom's
-//! photo is answered exactly like one that does not exist (404), so ids
-//! cannot be probed.
+//! A guardian sees the released photos in which one of their children is
+//! named (see [`crate::visibility`]); any other photo is answered exactly
+//! like one that does not exist (404), so ids cannot be probed.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
@@ -20,9 +21,18 @@ use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Parent;
 use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::render::{self, Size};
 use crate::store::PhotoRecord;
-use crate::Hub;
-use crate::{render, retention};
+use crate::visibility::{self, Viewing};
+use crate::watermark::ViewerMark;
+use crate::{retention, Hub};
+
+/// A photo a guardian may see, with what they may see of it.
+#[derive(Debug, Clone)]
+pub struct GuardianPhoto {
+    pub record: PhotoRecord,
+    pub viewing: Viewing,
+}
 
 /// One photo in the list.
 #[derive(Debug, Serialize)]
@@ -37,21 +47,29 @@ pub struct PhotoSummary {
     /// `YYYY-MM-DD`, the school's date: the last day the photo is kept
     /// (see [`crate::retention`]).
     pub delete_after: String,
+    /// The viewer's own children named in the photo.
+    pub children: Vec<Uuid>,
+    /// Whether the viewer may ask for the original: every child it shows
+    /// uncovered has consented to originals.
+    pub original_available: bool,
 }
 
 impl PhotoSummary {
-    pub fn new(record: &PhotoRecord, timezone: chrono_tz::Tz) -> Self {
+    pub fn new(photo: &GuardianPhoto, timezone: chrono_tz::Tz) -> Self {
+        let record = &photo.record;
         Self {
             id: record.id,
             captured_at: rfc3339(record.captured_at),
             received_at: rfc3339(record.received_at),
             faces: record.faces,
             delete_after: retention::delete_after(record, timezone).to_string(),
+            children: photo.viewing.own_children(),
+            original_available: photo.viewing.original_allowed(),
         }
     }
 }
 
-/// `GET /api/photos`: the parent's classroom's photos, newest first.
+/// `GET /api/photos`: the photos of the guardian's children, newest first.
 #[instrument(skip_all, fields(parent_id))]
 pub async fn list(
     State(state): State<AppState>,
@@ -69,9 +87,9 @@ pub async fn list(
     ))
 }
 
-/// `GET /api/photos/{id}/preview`: the preview JPEG, every face covered,
-/// decrypted in memory.
-#[instrument(skip_all, fields(parent_id, photo_id))]
+/// `GET /api/photos/{id}/preview`: the photo at preview size, rendered for
+/// this guardian and watermarked for them.
+#[instrument(skip_all, fields(parent_id, photo_id, access_id))]
 pub async fn preview(
     State(state): State<AppState>,
     session: GuardianSession,
@@ -81,46 +99,68 @@ pub async fn preview(
     let photo_id = parse_id(&id)?;
     tracing::Span::current().record("photo_id", tracing::field::display(photo_id));
 
-    let hub = state.hub.clone();
+    let _permit = state.render_permit().await?;
+    let (hub, marked) = (state.hub.clone(), state.watermarks);
     let jpeg = blocking(move || {
-        visible_photo(&hub, &session.parent, photo_id)?;
-        let jpeg = render::preview(&hub, photo_id)?;
+        let photo = visible_photo(&hub, &session.parent, photo_id)?;
+        let mark = viewer_mark(&hub, &session.parent.name, ip);
+        tracing::Span::current().record("access_id", tracing::field::display(mark.access_id));
+
+        let jpeg = render::for_viewer(
+            &hub,
+            photo_id,
+            &photo.viewing.covering(),
+            Size::Preview,
+            marked.then_some(&mark),
+        )?;
         record(
             &hub,
             AuditEvent::new(AuditKind::PreviewViewed, Actor::Parent(session.parent.id))
                 .subject(photo_id)
-                .ip(ip.chosen),
+                .ip(ip.chosen)
+                .detail(json!({
+                    "access_id": mark.access_id,
+                    "uncovered": photo.viewing.faces.iter().filter(|face| face.uncovered).count(),
+                    "covered": photo.viewing.faces.iter().filter(|face| !face.uncovered).count(),
+                })),
         )?;
         Ok(jpeg)
     })
     .await?;
 
-    Ok((
+    Ok(jpeg_response(jpeg, "private, no-store"))
+}
+
+/// A JPEG answer that no shared cache keeps.
+pub fn jpeg_response(jpeg: Vec<u8>, cache_control: &'static str) -> Response {
+    (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
+                HeaderValue::from_static(cache_control),
             ),
         ],
         jpeg,
     )
-        .into_response())
+        .into_response()
 }
 
-/// The parent's classroom's photos, newest first, with the listing audited.
+/// The guardian's photos, newest first, with the listing audited.
 pub fn list_for(
     hub: &Hub,
     parent: &Parent,
     ip: ClientIp,
     via: &'static str,
-) -> Result<Vec<PhotoRecord>, ApiError> {
-    // The first version's classroom-wide listing; a guardian without a
-    // classroom sees nothing here until photos are listed per child.
-    let photos = match parent.classroom_id {
-        Some(classroom_id) => hub.store.list_for_classroom(classroom_id)?,
-        None => Vec::new(),
-    };
+) -> Result<Vec<GuardianPhoto>, ApiError> {
+    let ids = visibility::photos_for_guardian(&hub.db.lock(), parent.id)?;
+    let mut photos = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A photo purged or hidden between the two reads is simply not listed.
+        if let Ok(photo) = visible_photo(hub, parent, id) {
+            photos.push(photo);
+        }
+    }
     record(
         hub,
         AuditEvent::new(AuditKind::PhotosListed, Actor::Parent(parent.id))
@@ -130,11 +170,27 @@ pub fn list_for(
     Ok(photos)
 }
 
-/// The photo, if this parent may see it; `NotFound` otherwise.
-pub fn visible_photo(hub: &Hub, parent: &Parent, photo_id: Uuid) -> Result<PhotoRecord, ApiError> {
-    match hub.store.get(photo_id)? {
-        Some(record) if Some(record.classroom_id) == parent.classroom_id => Ok(record),
+/// The photo and what this guardian may see of it; `NotFound` if it is not
+/// theirs to see.
+pub fn visible_photo(
+    hub: &Hub,
+    parent: &Parent,
+    photo_id: Uuid,
+) -> Result<GuardianPhoto, ApiError> {
+    let viewing = visibility::for_guardian(&hub.db.lock(), parent.id, photo_id)?;
+    match (viewing, hub.store.get(photo_id)?) {
+        (Some(viewing), Some(record)) => Ok(GuardianPhoto { record, viewing }),
         _ => Err(ApiError::NotFound),
+    }
+}
+
+/// The facts a rendering names its viewer by, with a fresh access id.
+pub fn viewer_mark(hub: &Hub, name: &str, ip: ClientIp) -> ViewerMark {
+    ViewerMark {
+        viewer_name: name.to_owned(),
+        client_ip: ip.chosen,
+        at: hub.clock.now(),
+        access_id: Uuid::new_v4(),
     }
 }
 

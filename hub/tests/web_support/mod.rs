@@ -13,12 +13,15 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
+use guardian_hub::audit::Actor;
 use guardian_hub::clock::ManualClock;
 use guardian_hub::codes::{CodeGenerator, OneTimeCode};
+use guardian_hub::consent::{self, Purpose};
 use guardian_hub::sms::{FileSmsOutbox, OUTBOX_FILE};
 use guardian_hub::store::PhotoRecord;
 use guardian_hub::web::{router, AppState};
 use guardian_hub::Hub;
+use guardian_hub::{children, review};
 use guardian_protocol::{PhotoDetails, PhotoEnvelope, SealedPhoto, ENVELOPE_VERSION};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -28,6 +31,25 @@ pub const HOST: &str = "127.0.0.1:8080";
 pub const PEER: &str = "127.0.0.1:50123";
 
 pub use guardian_e2e::testdata;
+
+/// The hand-made face boxes of a test photo in `faces.json`, if it has any.
+pub fn annotated_faces(file: &str) -> Vec<guardian_protocol::FaceRect> {
+    let faces = guardian_e2e::faces_json();
+    faces[file]["faces"]
+        .as_array()
+        .map(|boxes| {
+            boxes
+                .iter()
+                .map(|b| guardian_protocol::FaceRect {
+                    x: b[0].as_u64().unwrap() as u32,
+                    y: b[1].as_u64().unwrap() as u32,
+                    width: b[2].as_u64().unwrap() as u32,
+                    height: b[3].as_u64().unwrap() as u32,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// A code generator that hands out the codes it was given, then random ones.
 pub struct FixedCodes(Mutex<Vec<u32>>);
@@ -50,12 +72,14 @@ impl CodeGenerator for FixedCodes {
     }
 }
 
-/// One parent's login details.
+/// One parent's login details, and the child linked to them.
 #[derive(Debug, Clone)]
 pub struct ParentLogin {
     pub id: Uuid,
     pub name: String,
     pub phone: String,
+    /// The child [`TestHub::add_parent`] made for them.
+    pub child_id: Option<Uuid>,
 }
 
 pub struct TestHub {
@@ -101,21 +125,51 @@ impl TestHub {
         self.hub.accounts.add_classroom(name).unwrap();
     }
 
+    /// A parent of `classroom` with one child there, who has given both
+    /// consents: the first version's parent, who saw every classroom photo.
     pub fn add_parent(&self, name: &str, phone: &str, classroom: &str) -> ParentLogin {
         let id = self
             .hub
             .accounts
             .add_parent(name, phone, PASSWORD, classroom)
             .unwrap();
+        let child_id = children::add(
+            &self.hub,
+            classroom,
+            &format!("Child of {name}"),
+            Actor::Operator,
+        )
+        .unwrap();
+        children::link_guardian(&self.hub, phone, child_id, Actor::Operator).unwrap();
+        for purpose in Purpose::ALL {
+            consent::set(&self.hub, child_id, purpose, true, Actor::Parent(id)).unwrap();
+        }
         ParentLogin {
             id,
             name: name.to_owned(),
             phone: phone.to_owned(),
+            child_id: Some(child_id),
+        }
+    }
+
+    /// A guardian with no classroom and no child yet.
+    pub fn add_guardian(&self, name: &str, phone: &str) -> ParentLogin {
+        let id = self
+            .hub
+            .accounts
+            .add_guardian(name, phone, PASSWORD, None)
+            .unwrap();
+        ParentLogin {
+            id,
+            name: name.to_owned(),
+            phone: phone.to_owned(),
+            child_id: None,
         }
     }
 
     /// Seals a real photo into the store, as a device of `classroom` would,
-    /// with a small JPEG standing in for the covered preview.
+    /// and releases it with every child of the classroom named in it (see
+    /// [`TestHub::name_everyone_and_release`]).
     pub fn add_photo(&self, classroom: &str, file: &str) -> Uuid {
         let now = self.clock_now();
         self.add_photo_at(classroom, file, now - Duration::minutes(1), now, now)
@@ -125,6 +179,59 @@ impl TestHub {
     /// receipt time and the device's sending time given: the device's clock
     /// skew is `received - device_sent`.
     pub fn add_photo_at(
+        &self,
+        classroom: &str,
+        file: &str,
+        captured: DateTime<Utc>,
+        received: DateTime<Utc>,
+        device_sent: DateTime<Utc>,
+    ) -> Uuid {
+        let id = self.add_unreviewed_photo_at(classroom, file, captured, received, device_sent);
+        self.name_everyone_and_release(id);
+        id
+    }
+
+    /// A photo as it arrives from a device: stored, its faces (the annotated
+    /// boxes of `faces.json`, standing in for the detector's) recorded, and
+    /// awaiting review.
+    pub fn add_unreviewed_photo(&self, classroom: &str, file: &str) -> Uuid {
+        let now = self.clock_now();
+        self.add_unreviewed_photo_at(classroom, file, now - Duration::minutes(1), now, now)
+    }
+
+    /// Names each child of the photo's classroom on a face, in order, drawing
+    /// a small box for those beyond the photo's faces, and releases the
+    /// photo: every parent of the classroom then sees it, as in the first
+    /// version.
+    pub fn name_everyone_and_release(&self, photo_id: Uuid) {
+        let photo = self.hub.store.get(photo_id).unwrap().unwrap();
+        let kids = children::in_classroom(&self.hub, photo.classroom_id).unwrap();
+        let faces = review::get(&self.hub, photo_id)
+            .unwrap()
+            .unwrap()
+            .faces
+            .len();
+        for (index, child) in kids.iter().enumerate() {
+            let n = if index < faces {
+                index as u32
+            } else {
+                let side = 8;
+                let rect = guardian_protocol::FaceRect {
+                    x: (index as u32 * side) % (photo.width - side),
+                    y: 0,
+                    width: side,
+                    height: side,
+                };
+                review::add_face(&self.hub, photo_id, rect, Actor::Operator)
+                    .unwrap()
+                    .0
+            };
+            review::name_face(&self.hub, photo_id, n, Some(child.id), Actor::Operator).unwrap();
+        }
+        review::release(&self.hub, photo_id, true, Actor::Operator).unwrap();
+    }
+
+    pub fn add_unreviewed_photo_at(
         &self,
         classroom: &str,
         file: &str,
@@ -152,7 +259,7 @@ impl TestHub {
         let details = PhotoDetails {
             width: decoded.width(),
             height: decoded.height(),
-            faces: Vec::new(),
+            faces: annotated_faces(file),
             damaged: false,
             detector: "centerface".into(),
             media_type: "image/jpeg".into(),
@@ -181,13 +288,14 @@ impl TestHub {
             captured_at: captured,
             received_at: received,
             device_sent_at: device_sent,
-            faces: 2,
+            faces: details.faces.len() as u32,
             width: details.width,
             height: details.height,
             damaged: false,
             envelope_sha256: guardian_protocol::envelope_sha256(&envelope),
         };
         self.hub.store.put(&record, &envelope).unwrap();
+        review::record_device_faces(&self.hub, id, &details.faces).unwrap();
         id
     }
 

@@ -1,0 +1,319 @@
+//! A guardian's access request (GDPR article 15): one archive with
+//! everything the hub holds about their child.
+//!
+//! `GET /api/children/{id}/export` answers a zip with:
+//! - `README.txt`, what the archive holds, in plain words;
+//! - `child.json`, the child's record and full consent history;
+//! - `photos/<photo id>.jpg`, every released photo in which the child is
+//!   named, rendered for this guardian exactly as their previews are (other
+//!   children covered unless they consented, watermarked with the guardian's
+//!   name) at preview size: full originals still go through the SMS code one
+//!   by one, so a stolen password does not yield them in bulk;
+//! - `audit.json`, the audit entries about the child and about those photos.
+//!   Other people's addresses are left out of it.
+//!
+//! The archive is streamed as it is written, one photo in memory at a time,
+//! so a child with hundreds of photos does not need hundreds of them in RAM.
+
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tracing::instrument;
+use uuid::Uuid;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use super::client_ip::ClientIp;
+use super::consents::consent_state;
+use super::error::ApiError;
+use super::photos::{parse_id, rfc3339, viewer_mark, visible_photo, GuardianPhoto};
+use super::session::GuardianSession;
+use super::{blocking, record, AppState};
+use crate::accounts::Parent;
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::children::{self, Child};
+use crate::db::from_millis;
+use crate::render::{self, Size};
+use crate::visibility;
+use crate::watermark::ViewerMark;
+use crate::Hub;
+
+/// Bytes gathered before a piece of the archive is handed to the connection.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// `GET /api/children/{id}/export`
+#[instrument(skip_all, fields(child_id, access_id))]
+pub async fn export(
+    State(state): State<AppState>,
+    session: GuardianSession,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let child_id = parse_id(&id)?;
+    tracing::Span::current().record("child_id", tracing::field::display(child_id));
+
+    // Everything that decides what goes in is read, and the export audited,
+    // before the first byte is sent.
+    let hub = state.hub.clone();
+    let parent = session.parent.clone();
+    let contents = blocking(move || gather(&hub, &parent, child_id, ip)).await?;
+    tracing::Span::current().record(
+        "access_id",
+        tracing::field::display(contents.mark.access_id),
+    );
+
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let permit = state.render_permit().await?;
+    let (hub, marked) = (state.hub.clone(), state.watermarks);
+    let span = tracing::Span::current();
+    let failure = sender.clone();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let _permit = permit;
+        let photos = contents.photos.len();
+        match write_archive(&hub, &contents, marked, ChunkSender::new(sender)) {
+            Ok(()) => tracing::info!(photos, "archive sent"),
+            Err(error) => {
+                // Ending the body with an error breaks the connection, so the
+                // browser reports a failed download instead of saving a
+                // shorter archive as if it were whole.
+                tracing::warn!(%error, "archive not finished");
+                let _ = failure.blocking_send(Err(std::io::Error::other("archive not finished")));
+            }
+        }
+    });
+
+    let body = Body::from_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
+    ));
+    let disposition = format!("attachment; filename=\"guardian-child-{child_id}.zip\"");
+    let disposition = HeaderValue::from_str(&disposition).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// What one archive holds, decided before it is written.
+struct Contents {
+    child: Child,
+    child_json: Value,
+    photos: Vec<GuardianPhoto>,
+    audit_json: Value,
+    mark: ViewerMark,
+    exported_at: DateTime<Utc>,
+}
+
+fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Contents, ApiError> {
+    // Another family's child, or no child at all: 404 alike.
+    if !children::is_guardian_of(hub, parent.id, child_id)? {
+        return Err(ApiError::NotFound);
+    }
+    let child = children::get(hub, child_id)?.ok_or(ApiError::NotFound)?;
+
+    let photo_ids = visibility::released_photos_of_child(&hub.db.lock(), child_id)?;
+    let photos: Vec<GuardianPhoto> = photo_ids
+        .iter()
+        .filter_map(|id| visible_photo(hub, parent, *id).ok())
+        .collect();
+
+    let mark = viewer_mark(hub, &parent.name, ip);
+    let consents = consent_state(hub, child_id)?;
+    let child_json = json!({
+        "id": child.id,
+        "name": child.name,
+        "classroom_id": child.classroom_id,
+        "consents": consents,
+        "exported_at": rfc3339(mark.at),
+        "exported_for": parent.name,
+    });
+    let audit_json = audit_entries(hub, parent, child_id, &photo_ids)?;
+
+    record(
+        hub,
+        AuditEvent::new(AuditKind::ExportDelivered, Actor::Parent(parent.id))
+            .subject(child_id)
+            .ip(ip.chosen)
+            .detail(json!({
+                "access_id": mark.access_id,
+                "photos": photos.iter().map(|photo| photo.record.id).collect::<Vec<_>>(),
+            })),
+    )?;
+
+    Ok(Contents {
+        exported_at: mark.at,
+        child,
+        child_json,
+        photos,
+        audit_json,
+        mark,
+    })
+}
+
+/// The audit entries about the child or the photos in the archive, oldest
+/// first. Addresses are kept only on the guardian's own entries.
+fn audit_entries(
+    hub: &Hub,
+    parent: &Parent,
+    child_id: Uuid,
+    photo_ids: &[Uuid],
+) -> Result<Value, ApiError> {
+    let conn = hub.db.lock();
+    let mut statement = conn.prepare(
+        "SELECT seq, at, kind, actor, subject, ip, detail FROM audit_log
+         WHERE subject = ?1 OR instr(detail, ?1) > 0
+            OR subject IN (SELECT value FROM json_each(?2))
+         ORDER BY seq",
+    )?;
+    let photo_list = serde_json::to_string(photo_ids).map_err(ApiError::internal)?;
+    let own_actor = Actor::Parent(parent.id).to_string();
+
+    let rows = statement.query_map([child_id.to_string(), photo_list], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            row.get::<_, String>(6)?,
+        ))
+    })?;
+
+    let mut entries = Vec::new();
+    for row in rows {
+        let (seq, at, kind, actor, subject, ip, detail) = row?;
+        let own = actor == own_actor;
+        let mut detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
+        if !own {
+            if let Some(fields) = detail.as_object_mut() {
+                fields.remove("peer_ip");
+            }
+        }
+        entries.push(json!({
+            "seq": seq,
+            "at": rfc3339(from_millis(at)),
+            "kind": kind,
+            "actor": actor,
+            "subject": subject,
+            "ip": if own { ip } else { None },
+            "detail": detail,
+        }));
+    }
+    Ok(Value::Array(entries))
+}
+
+fn write_archive(
+    hub: &Hub,
+    contents: &Contents,
+    marked: bool,
+    out: ChunkSender,
+) -> Result<(), ApiError> {
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let mut zip = ZipWriter::new_stream(out);
+    let add = |zip: &mut ZipWriter<_>, name: &str, bytes: &[u8]| -> Result<(), ApiError> {
+        zip.start_file(name, options).map_err(ApiError::internal)?;
+        zip.write_all(bytes).map_err(ApiError::internal)
+    };
+
+    add(&mut zip, "README.txt", readme(contents).as_bytes())?;
+    add(
+        &mut zip,
+        "child.json",
+        &serde_json::to_vec_pretty(&contents.child_json).map_err(ApiError::internal)?,
+    )?;
+    for photo in &contents.photos {
+        let jpeg = render::for_viewer(
+            hub,
+            photo.record.id,
+            &photo.viewing.covering(),
+            Size::Preview,
+            marked.then_some(&contents.mark),
+        )?;
+        add(&mut zip, &format!("photos/{}.jpg", photo.record.id), &jpeg)?;
+    }
+    add(
+        &mut zip,
+        "audit.json",
+        &serde_json::to_vec_pretty(&contents.audit_json).map_err(ApiError::internal)?,
+    )?;
+
+    let mut out = zip.finish().map_err(ApiError::internal)?.into_inner();
+    out.flush().map_err(ApiError::internal)
+}
+
+fn readme(contents: &Contents) -> String {
+    format!(
+        "Guardian: everything the school's hub holds about {name}\n\
+         Made for {viewer} on {at} (UTC), access {access}.\n\n\
+         child.json   {name}'s record and every consent decision, with who made it and when.\n\
+         photos/      the {count} photo(s) in which {name} is named, as you see them on the\n\
+         \x20            school's page: other children covered unless their families agreed.\n\
+         \x20            Full-size originals are still requested one by one with an SMS code.\n\
+         audit.json   every recorded access to {name}'s data and photos. Other people's\n\
+         \x20            addresses are left out.\n",
+        name = contents.child.name,
+        viewer = contents.mark.viewer_name,
+        at = rfc3339(contents.exported_at),
+        access = contents.mark.access_id,
+        count = contents.photos.len(),
+    )
+}
+
+/// Hands the archive to the connection in pieces of [`CHUNK_BYTES`]. Once
+/// the guardian's browser goes away, writing fails and the export stops.
+struct ChunkSender {
+    sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn new(sender: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
+        Self {
+            sender,
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+        }
+    }
+
+    fn send_buffer(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.send_buffer()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send_buffer()
+    }
+}
