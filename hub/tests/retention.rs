@@ -138,7 +138,32 @@ async fn the_purge_removes_exactly_the_photos_of_school_years_over_for_30_days()
         assert_eq!(requests_of(&t, gone), 0);
         assert_eq!(downloads_of(&t, gone), 0);
         assert!(t.hub.store.get(gone).unwrap().is_none());
+        // Its review and the names on its faces go with it.
+        assert_eq!(
+            count(
+                &t,
+                "SELECT COUNT(*) FROM photo_faces WHERE photo_id = ?1",
+                gone
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &t,
+                "SELECT COUNT(*) FROM photo_reviews WHERE photo_id = ?1",
+                gone
+            ),
+            0
+        );
     }
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM photo_faces WHERE photo_id = ?1",
+            september
+        ),
+        1
+    );
     assert_eq!(
         (requests_of(&t, september), downloads_of(&t, september)),
         (1, 1)

@@ -98,6 +98,69 @@ impl TestHub {
         Self::build(Some(codes))
     }
 
+    /// A hub whose renderings carry no watermark, so that tests can measure
+    /// the faces in them.
+    pub fn unmarked() -> Self {
+        let mut t = Self::build(None);
+        let sms = Arc::new(FileSmsOutbox::new(t.dir.path(), t.clock.clone()).unwrap());
+        t.app = router(AppState::new(t.hub.clone(), sms).unmarked_for_tests());
+        t
+    }
+
+    /// Adds a teacher of `classroom` and returns their id.
+    pub fn add_teacher(&self, name: &str, phone: &str, classroom: &str) -> Uuid {
+        self.hub
+            .accounts
+            .add_teacher(name, phone, PASSWORD, classroom)
+            .unwrap()
+    }
+
+    /// Adds a child to a classroom and links a guardian to them.
+    pub fn add_child_of(&self, classroom: &str, name: &str, guardian: &ParentLogin) -> Uuid {
+        let child = children::add(&self.hub, classroom, name, Actor::Operator).unwrap();
+        children::link_guardian(&self.hub, &guardian.phone, child, Actor::Operator).unwrap();
+        child
+    }
+
+    /// A guardian's decision, as the guardian.
+    pub fn set_consent(
+        &self,
+        guardian: &ParentLogin,
+        child: Uuid,
+        purpose: Purpose,
+        granted: bool,
+    ) {
+        consent::set(
+            &self.hub,
+            child,
+            purpose,
+            granted,
+            Actor::Parent(guardian.id),
+        )
+        .unwrap();
+    }
+
+    /// Counts the rows a query finds.
+    pub fn count(&self, sql: &str, id: impl ToString) -> i64 {
+        self.hub
+            .db
+            .lock()
+            .query_row(sql, [id.to_string()], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// Asks for an original, types the code and downloads it: the whole
+    /// flow a parent goes through. Returns the downloaded bytes.
+    pub async fn fetch_original(&self, cookie: &str, photo: Uuid) -> Vec<u8> {
+        let request = self.request_original(cookie, photo).await;
+        let verified = self.verify(cookie, &request, &self.last_code()).await;
+        assert_eq!(verified.status, StatusCode::OK, "{}", verified.text());
+        let link = verified.json()["download"].as_str().unwrap().to_owned();
+        let answer = self.send(get(&link, Some(cookie))).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        answer.body
+    }
+
     fn build(codes: Option<Arc<dyn CodeGenerator>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let start: DateTime<Utc> = "2025-03-01T09:00:00Z".parse().unwrap();

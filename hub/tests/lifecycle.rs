@@ -1,0 +1,332 @@
+//! The data-protection lifecycle: a withdrawn consent ends what it took
+//! away, an erased child leaves nothing behind but an audit entry with their
+//! id, and a guardian's access request yields one archive with exactly their
+//! child's photos. Each is checked by reading the database and the disk.
+
+mod web_support;
+
+use std::io::{Cursor, Read};
+use std::path::PathBuf;
+
+use axum::http::{header, StatusCode};
+use guardian_hub::audit::Actor;
+use guardian_hub::children;
+use guardian_hub::consent::Purpose;
+use guardian_hub::review;
+use serde_json::json;
+use uuid::Uuid;
+use web_support::*;
+
+struct Families {
+    t: TestHub,
+    lena: ParentLogin,
+    marco: ParentLogin,
+    leo: Uuid,
+    mia: Uuid,
+    /// Leo and Mia both named.
+    both: Uuid,
+    /// Only Leo named.
+    leo_alone: Uuid,
+    /// Only Mia named.
+    mia_alone: Uuid,
+}
+
+fn release_with(t: &TestHub, file: &str, named: &[Uuid]) -> Uuid {
+    let photo = t.add_unreviewed_photo("Class A", file);
+    for (n, child) in named.iter().enumerate() {
+        review::name_face(&t.hub, photo, n as u32, Some(*child), Actor::Operator).unwrap();
+    }
+    review::release(&t.hub, photo, false, Actor::Operator).unwrap();
+    photo
+}
+
+/// Leo's and Mia's families consent to everything.
+fn families() -> Families {
+    let t = TestHub::new();
+    t.add_classroom("Class A");
+    let lena = t.add_guardian("Lena", "+34600000011");
+    let marco = t.add_guardian("Marco", "+34600000012");
+    let leo = t.add_child_of("Class A", "Leo", &lena);
+    let mia = t.add_child_of("Class A", "Mia", &marco);
+    for (family, child) in [(&lena, leo), (&marco, mia)] {
+        for purpose in Purpose::ALL {
+            t.set_consent(family, child, purpose, true);
+        }
+    }
+    let both = release_with(&t, "voc_2008_001322.jpg", &[leo, mia]);
+    let leo_alone = release_with(&t, "voc_2008_002079.jpg", &[leo]);
+    let mia_alone = release_with(&t, "voc_2007_007763.jpg", &[mia]);
+    Families {
+        t,
+        lena,
+        marco,
+        leo,
+        mia,
+        both,
+        leo_alone,
+        mia_alone,
+    }
+}
+
+fn request_state(t: &TestHub, request: &str) -> String {
+    t.hub
+        .db
+        .lock()
+        .query_row(
+            "SELECT state FROM original_requests WHERE id = ?1",
+            [request],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+fn unused_links(t: &TestHub, request: &str) -> i64 {
+    t.count(
+        "SELECT COUNT(*) FROM downloads WHERE request_id = ?1 AND used_at IS NULL",
+        request,
+    )
+}
+
+fn sealed_file(t: &TestHub, photo: Uuid) -> PathBuf {
+    t.dir.path().join("photos").join(format!("{photo}.sealed"))
+}
+
+#[tokio::test]
+async fn withdrawing_originals_ends_pending_requests_and_unused_links_at_once() {
+    let f = families();
+    let lena = f.t.login(&f.lena.phone).await;
+    let marco = f.t.login(&f.marco.phone).await;
+
+    // Lena has a code waiting; Marco typed his and holds an unused link;
+    // Marco also asked for a photo Leo is not in.
+    let lena_request = f.t.request_original(&lena, f.both).await;
+    let lena_code = f.t.last_code();
+    let marco_request = f.t.request_original(&marco, f.both).await;
+    let verified = f.t.verify(&marco, &marco_request, &f.t.last_code()).await;
+    let link = verified.json()["download"].as_str().unwrap().to_owned();
+    let unrelated = f.t.request_original(&marco, f.mia_alone).await;
+    assert_eq!(unused_links(&f.t, &marco_request), 1);
+
+    f.t.set_consent(&f.lena, f.leo, Purpose::Originals, false);
+
+    // The database: both requests that would have shown Leo ended, the
+    // link is gone, the unrelated request is untouched.
+    assert_eq!(request_state(&f.t, &lena_request), "withdrawn");
+    assert_eq!(request_state(&f.t, &marco_request), "withdrawn");
+    assert_eq!(unused_links(&f.t, &marco_request), 0);
+    assert_eq!(request_state(&f.t, &unrelated), "pending");
+    let changed = f.t.audit_of("consent_changed");
+    assert!(changed
+        .last()
+        .unwrap()
+        .detail
+        .contains("\"requests_withdrawn\":2"));
+
+    // And on the web: the code and the link no longer open anything.
+    f.t.verify(&lena, &lena_request, &lena_code)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "original_not_allowed");
+    let answer = f.t.send(get(&link, Some(&marco))).await;
+    assert_ne!(answer.status, StatusCode::OK);
+    assert!(f.t.audit_of("original_delivered").is_empty());
+    let listed = f.t.send(get("/api/photos", Some(&marco))).await.json();
+    let both = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|photo| photo["id"] == f.both.to_string())
+        .unwrap();
+    assert_eq!(both["original_available"], false);
+}
+
+#[tokio::test]
+async fn withdrawing_visibility_ends_other_families_requests_but_not_the_childs_own() {
+    let f = families();
+    let lena = f.t.login(&f.lena.phone).await;
+    let marco = f.t.login(&f.marco.phone).await;
+    let lena_request = f.t.request_original(&lena, f.both).await;
+    let marco_request = f.t.request_original(&marco, f.both).await;
+
+    f.t.set_consent(&f.lena, f.leo, Purpose::VisibleToClassmates, false);
+
+    // Leo's own family still sees him; Marco's original would now cover Leo,
+    // so what Marco asked for is gone and he may ask again.
+    assert_eq!(request_state(&f.t, &lena_request), "pending");
+    assert_eq!(request_state(&f.t, &marco_request), "withdrawn");
+    f.t.fetch_original(&lena, f.both).await;
+    f.t.fetch_original(&marco, f.both).await;
+}
+
+#[tokio::test]
+async fn erasing_a_child_removes_their_photos_names_consents_and_links() {
+    let f = families();
+    let marco = f.t.login(&f.marco.phone).await;
+    let lena = f.t.login(&f.lena.phone).await;
+    let pending = f.t.request_original(&lena, f.leo_alone).await;
+    let shared_request = f.t.request_original(&marco, f.both).await;
+    assert!(sealed_file(&f.t, f.leo_alone).is_file());
+
+    let erased = children::erase(&f.t.hub, f.leo, Actor::Operator).unwrap();
+    assert_eq!(erased.photos_removed, 1);
+    assert_eq!(erased.faces_unnamed, 1);
+    assert_eq!(erased.consents, 2);
+    assert_eq!(erased.guardian_links, 1);
+
+    // The photo only Leo was named in: every row and the sealed file.
+    let gone = f.leo_alone;
+    for table in [
+        "photos WHERE id",
+        "photo_faces WHERE photo_id",
+        "photo_reviews WHERE photo_id",
+        "original_requests WHERE photo_id",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM {table} = ?1");
+        assert_eq!(f.t.count(&sql, gone), 0, "{table}");
+    }
+    assert_eq!(
+        f.t.count(
+            "SELECT COUNT(*) FROM original_requests WHERE id = ?1",
+            &pending
+        ),
+        0
+    );
+    assert!(
+        !sealed_file(&f.t, gone).exists(),
+        "the sealed file is still on disk"
+    );
+
+    // The photo with Mia stays, Leo's face now unknown and so covered, and
+    // Marco's request on it ended; Mia's own photo is untouched.
+    assert!(sealed_file(&f.t, f.both).is_file());
+    assert!(sealed_file(&f.t, f.mia_alone).is_file());
+    let faces = review::get(&f.t.hub, f.both).unwrap().unwrap().faces;
+    assert_eq!(faces[0].child_id, None);
+    assert_eq!(faces[1].child_id, Some(f.mia));
+    assert_eq!(request_state(&f.t, &shared_request), "withdrawn");
+
+    // Nothing of Leo is left in the database but audit entries with his id.
+    for (table, column) in [
+        ("children", "id"),
+        ("consents", "child_id"),
+        ("guardian_links", "child_id"),
+        ("photo_faces", "child_id"),
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?1");
+        assert_eq!(f.t.count(&sql, f.leo), 0, "{table}");
+    }
+    let erasures = f.t.audit_of("child_erased");
+    assert_eq!(
+        erasures[0].subject.as_deref(),
+        Some(f.leo.to_string().as_str())
+    );
+    assert_eq!(f.t.audit_of("photo_erased").len(), 1);
+    assert!(f
+        .t
+        .audit_rows()
+        .iter()
+        .all(|row| !row.flat().contains("Leo")));
+
+    // Lena has no child left to see photos through.
+    let listed = f.t.send(get("/api/photos", Some(&lena))).await.json();
+    assert_eq!(listed, json!([]));
+}
+
+#[tokio::test]
+async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
+    let f = families();
+    let lena = f.t.login(&f.lena.phone).await;
+    f.t.send(get(&format!("/api/photos/{}/preview", f.both), Some(&lena)))
+        .await;
+
+    let answer =
+        f.t.send(get(&format!("/api/children/{}/export", f.leo), Some(&lena)))
+            .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.header(header::CONTENT_TYPE), "application/zip");
+    assert!(answer
+        .header(header::CONTENT_DISPOSITION)
+        .contains("attachment"));
+
+    let mut archive = zip::ZipArchive::new(Cursor::new(answer.body)).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec![
+        "README.txt".to_owned(),
+        "audit.json".to_owned(),
+        "child.json".to_owned(),
+        format!("photos/{}.jpg", f.both),
+        format!("photos/{}.jpg", f.leo_alone),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+
+    // Each photo is a rendering (a JPEG of the photo's size), not the sealed file.
+    for photo in [f.both, f.leo_alone] {
+        let mut jpeg = Vec::new();
+        archive
+            .by_name(&format!("photos/{photo}.jpg"))
+            .unwrap()
+            .read_to_end(&mut jpeg)
+            .unwrap();
+        let record = f.t.hub.store.get(photo).unwrap().unwrap();
+        let decoded = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!(
+            (decoded.width(), decoded.height()),
+            (record.width, record.height)
+        );
+    }
+
+    let read_json = |archive: &mut zip::ZipArchive<Cursor<Vec<u8>>>, name: &str| {
+        let mut text = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let child = read_json(&mut archive, "child.json");
+    assert_eq!(child["name"], "Leo");
+    assert_eq!(child["consents"]["history"].as_array().unwrap().len(), 2);
+    let audit = read_json(&mut archive, "audit.json");
+    let entries = audit.as_array().unwrap();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"child_added"), "{kinds:?}");
+    assert!(kinds.contains(&"consent_changed"), "{kinds:?}");
+    assert!(kinds.contains(&"preview_viewed"), "{kinds:?}");
+    // Nothing about Mia's own photo.
+    assert!(!audit.to_string().contains(&f.mia_alone.to_string()));
+
+    let exported = f.t.audit_of("export_delivered");
+    assert_eq!(exported.len(), 1);
+    assert_eq!(
+        exported[0].subject.as_deref(),
+        Some(f.leo.to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn another_familys_child_cannot_be_exported() {
+    let f = families();
+    let lena = f.t.login(&f.lena.phone).await;
+    for child in [f.mia.to_string(), Uuid::new_v4().to_string(), "nope".into()] {
+        f.t.send(get(&format!("/api/children/{child}/export"), Some(&lena)))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    f.t.add_teacher("Tess", "+34600000021", "Class A");
+    let teacher = f.t.login("+34600000021").await;
+    f.t.send(get(
+        &format!("/api/children/{}/export", f.leo),
+        Some(&teacher),
+    ))
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "wrong_role");
+    assert!(f.t.audit_of("export_delivered").is_empty());
+}
