@@ -17,6 +17,9 @@ use guardian_protocol::{
 };
 use uuid::Uuid;
 
+mod support;
+use support::{median, peak_rss};
+
 const PHOTOS: [&str; 4] = [
     "voc_2008_001322.jpg",
     "mde_meeting_room.jpg",
@@ -108,21 +111,4 @@ fn main() {
         "median of {ROUNDS} rounds; ingest includes fsync of the sealed file and the SQLite commit"
     );
     println!("peak resident memory (VmHWM): {}", peak_rss());
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .map(|line| line.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -144,10 +144,7 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
         let event = AuditEvent::new(AuditKind::PhotoErased, by)
             .subject(photo_id)
             .detail(json!({ "child_id": child_id }));
-        if hub
-            .store
-            .delete_audited(photo_id, &hub.audit, hub.clock.now(), &event)?
-        {
+        if hub.delete_photo(photo_id, &event)? {
             photos_removed += 1;
         }
     }

@@ -60,6 +60,8 @@ pub struct Hub {
     /// The school's time zone, which decides where a school year starts
     /// and ends (see [`retention`]).
     pub timezone: chrono_tz::Tz,
+    /// Recently viewed photos, decoded at preview size.
+    pub previews: render::PreviewCache,
 }
 
 impl Hub {
@@ -81,7 +83,22 @@ impl Hub {
             accounts,
             store,
             timezone: retention::DEFAULT_TIMEZONE,
+            previews: render::PreviewCache::new(render::PREVIEW_CACHE_ENTRIES),
         })
+    }
+
+    /// Deletes a photo for good, with its audit entry (see
+    /// [`PhotoStore::delete_audited`]), and drops any copy kept in memory.
+    pub fn delete_photo(
+        &self,
+        photo_id: uuid::Uuid,
+        event: &audit::AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .store
+            .delete_audited(photo_id, &self.audit, self.clock.now(), event);
+        self.previews.forget(photo_id);
+        deleted
     }
 
     /// Sets the school's time zone (the default is Europe/Madrid).

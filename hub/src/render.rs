@@ -4,11 +4,15 @@
 //! for them. The sealed file never changes and nothing decrypted is written
 //! anywhere.
 
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits};
 use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, ProtocolError, PREVIEW_MAX_SIDE};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
+use lru::LruCache;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -93,10 +97,22 @@ pub fn for_viewer(
     size: Size,
     mark: Option<&ViewerMark>,
 ) -> Result<Vec<u8>, RenderError> {
-    let (details, mut image) = open_upright(hub, photo_id)?;
+    // A preview starts from the shared preview-sized copy; an original from
+    // a fresh full decode.
+    let (mut image, scale, same_frame) = match size {
+        Size::Preview => {
+            let base = hub
+                .previews
+                .get_or_make(photo_id, || preview_base(hub, photo_id))?;
+            (base.image.clone(), base.scale, base.same_frame)
+        }
+        Size::Original => {
+            let (details, image) = open_upright(hub, photo_id)?;
+            let same_frame = image.dimensions() == (details.width, details.height);
+            (image, 1.0, same_frame)
+        }
+    };
 
-    // Cover at full resolution, where the boxes were measured.
-    let same_frame = image.dimensions() == (details.width, details.height);
     if covering.everything || (!covering.faces.is_empty() && !same_frame) {
         // Boxes measured on another frame cannot be trusted to line up, so
         // nothing is shown rather than a face.
@@ -109,15 +125,79 @@ pub fn for_viewer(
         cover(&mut image, &whole);
     } else {
         for face in &covering.faces {
-            cover(&mut image, face);
+            cover(&mut image, &scaled_outward(face, scale));
+        }
+    }
+    encode(photo_id, &mut image, mark)
+}
+
+/// Originals already decoded and scaled to preview size, uncovered, kept in
+/// memory for the next viewer: the families of a class looking at the same
+/// photo cost one decode instead of one each. Nothing here is ever written
+/// to disk; each entry is at most 1280 x 1280 pixels (4.9 MB).
+pub struct PreviewCache {
+    bases: Mutex<LruCache<Uuid, Arc<PreviewBase>>>,
+}
+
+/// Photos a hub keeps decoded at preview size: about 120 MB for typical
+/// 4:3 photos, which a Raspberry Pi with 2 GB or more can spare.
+pub const PREVIEW_CACHE_ENTRIES: usize = 32;
+
+/// One photo at preview size, before any face is covered.
+pub struct PreviewBase {
+    image: RgbImage,
+    /// Preview pixels per original pixel.
+    scale: f64,
+    /// The decoded original had the size the device measured its boxes on.
+    same_frame: bool,
+}
+
+impl PreviewCache {
+    pub fn new(entries: usize) -> Self {
+        let entries = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            bases: Mutex::new(LruCache::new(entries)),
         }
     }
 
-    let mut image = match size {
-        Size::Original => image,
-        Size::Preview => shrink(image, PREVIEW_MAX_SIDE),
-    };
-    encode(photo_id, &mut image, mark)
+    /// The cached base of a photo, or one made now (outside the lock, so
+    /// other photos are served meanwhile) and kept.
+    fn get_or_make(
+        &self,
+        photo_id: Uuid,
+        make: impl FnOnce() -> Result<PreviewBase, RenderError>,
+    ) -> Result<Arc<PreviewBase>, RenderError> {
+        if let Some(base) = self.lock().get(&photo_id) {
+            return Ok(base.clone());
+        }
+        let base = Arc::new(make()?);
+        self.lock().put(photo_id, base.clone());
+        Ok(base)
+    }
+
+    /// Drops a photo that has been deleted.
+    pub fn forget(&self, photo_id: Uuid) {
+        self.lock().pop(&photo_id);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<Uuid, Arc<PreviewBase>>> {
+        // The cache holds no invariant a panic could break half-way.
+        self.bases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn preview_base(hub: &Hub, photo_id: Uuid) -> Result<PreviewBase, RenderError> {
+    let (details, image) = open_upright(hub, photo_id)?;
+    let same_frame = image.dimensions() == (details.width, details.height);
+    let full_width = image.width().max(1);
+    let image = shrink(image, PREVIEW_MAX_SIDE);
+    Ok(PreviewBase {
+        scale: f64::from(image.width()) / f64::from(full_width),
+        same_frame,
+        image,
+    })
 }
 
 /// The photo as a teacher reviews it: every face uncovered and outlined
@@ -129,10 +209,10 @@ pub fn for_review(
     faces: &[Face],
     mark: &ViewerMark,
 ) -> Result<Vec<u8>, RenderError> {
-    let (_, image) = open_upright(hub, photo_id)?;
-    let full_width = image.width();
-    let mut image = shrink(image, PREVIEW_MAX_SIDE);
-    let scale = f64::from(image.width()) / f64::from(full_width.max(1));
+    let base = hub
+        .previews
+        .get_or_make(photo_id, || preview_base(hub, photo_id))?;
+    let (mut image, scale) = (base.image.clone(), base.scale);
 
     for face in faces {
         let colour = if face.child_id.is_some() {
@@ -206,6 +286,24 @@ fn shrink(image: RgbImage, max_side: u32) -> RgbImage {
     let new_width = ((f64::from(width) * scale).round() as u32).max(1);
     let new_height = ((f64::from(height) * scale).round() as u32).max(1);
     imageops::resize(&image, new_width, new_height, FilterType::Triangle)
+}
+
+/// A box scaled to a smaller image, rounded outward so that it still holds
+/// every pixel of what it covered.
+fn scaled_outward(rect: &FaceRect, scale: f64) -> FaceRect {
+    if scale == 1.0 {
+        return *rect;
+    }
+    let left = (f64::from(rect.x) * scale).floor();
+    let top = (f64::from(rect.y) * scale).floor();
+    let right = (f64::from(rect.x.saturating_add(rect.width)) * scale).ceil();
+    let bottom = (f64::from(rect.y.saturating_add(rect.height)) * scale).ceil();
+    FaceRect {
+        x: left as u32,
+        y: top as u32,
+        width: (right - left) as u32,
+        height: (bottom - top) as u32,
+    }
 }
 
 fn scaled(rect: &FaceRect, scale: f64) -> FaceRect {
@@ -287,6 +385,22 @@ fn open_envelope(hub: &Hub, photo_id: Uuid) -> Result<PhotoEnvelope, RenderError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_box_scaled_down_still_holds_every_pixel_it_covered() {
+        let face = FaceRect {
+            x: 101,
+            y: 99,
+            width: 37,
+            height: 41,
+        };
+        let small = scaled_outward(&face, 0.3);
+        // 101 * 0.3 = 30.3 and (101 + 37) * 0.3 = 41.4: pixels 30 to 41.
+        assert_eq!((small.x, small.width), (30, 12));
+        // 99 * 0.3 = 29.7 and (99 + 41) * 0.3 = 42.0: pixels 29 to 41.
+        assert_eq!((small.y, small.height), (29, 13));
+        assert_eq!(scaled_outward(&face, 1.0), face);
+    }
 
     #[test]
     fn a_cover_is_clamped_to_the_image() {

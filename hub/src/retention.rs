@@ -177,8 +177,7 @@ pub fn purge(hub: &Hub, today: NaiveDate, by: Actor) -> Result<Purged, Retention
                 "delete_after": delete_after(&photo, hub.timezone).to_string(),
                 "today": today.to_string(),
             }));
-        hub.store
-            .delete_audited(photo.id, &hub.audit, hub.clock.now(), &event)
+        hub.delete_photo(photo.id, &event)
             .map_err(|source| RetentionError::Purge {
                 id: photo.id,
                 source,

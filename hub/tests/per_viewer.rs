@@ -256,3 +256,58 @@ async fn a_withdrawn_consent_applies_to_the_next_preview() {
     let after = preview(&c.t, &mia, c.photo).await;
     assert_faces(&after, &c.faces[..1], &[Covered], "after withdrawal");
 }
+
+#[tokio::test]
+async fn a_large_photo_is_scaled_for_the_preview_and_keeps_its_covers() {
+    // A 7-megapixel photo, its faces found by the real detector.
+    const LARGE: &str = "mde_cafe_group_7mp.jpg";
+    let source = load_upright(&testdata(LARGE));
+    let mut detector =
+        guardian_models::detector(guardian_models::DetectorKind::CenterFace).unwrap();
+    let found = detector.detect(&source).unwrap();
+    assert!(found.len() >= 3, "the detector found {} faces", found.len());
+    let faces: Vec<guardian_protocol::FaceRect> = found
+        .iter()
+        .map(|face| guardian_protocol::FaceRect {
+            x: face.x,
+            y: face.y,
+            width: face.width,
+            height: face.height,
+        })
+        .collect();
+
+    let t = TestHub::unmarked();
+    t.add_classroom("Class A");
+    let family = t.add_guardian("Lena", "+34600000011");
+    let leo = t.add_child_of("Class A", "Leo", &family);
+    let photo = t.add_unreviewed_photo_with_faces("Class A", LARGE, faces.clone());
+    review::name_face(&t.hub, photo, 0, Some(leo), Actor::Operator).unwrap();
+    review::release(&t.hub, photo, false, Actor::Operator).unwrap();
+
+    let cookie = t.login(&family.phone).await;
+    let rendering = preview(&t, &cookie, photo).await;
+    assert_eq!(rendering.width().max(rendering.height()), 1280);
+
+    let scale = f64::from(rendering.width()) / f64::from(source.width());
+    let small_source = resize(&source, rendering.width(), rendering.height());
+    for (n, face) in faces.iter().enumerate() {
+        let region = Region {
+            x: f64::from(face.x),
+            y: f64::from(face.y),
+            w: f64::from(face.width),
+            h: f64::from(face.height),
+        }
+        .scaled(scale);
+        let kept =
+            laplacian_variance(&rendering, region) / laplacian_variance(&small_source, region);
+        if n == 0 {
+            assert!(kept >= 0.5, "Leo's face keeps {kept:.3}");
+        } else {
+            assert!(kept < 0.1, "face {n} keeps {kept:.3}");
+        }
+    }
+
+    // The second view comes from the preview kept in memory, and is the same.
+    let again = preview(&t, &cookie, photo).await;
+    assert_eq!(again.dimensions(), rendering.dimensions());
+}

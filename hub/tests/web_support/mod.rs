@@ -22,6 +22,7 @@ use guardian_hub::store::PhotoRecord;
 use guardian_hub::web::{router, AppState};
 use guardian_hub::Hub;
 use guardian_hub::{children, review};
+use guardian_models::photo::{decode_upright, DecodeLimits};
 use guardian_protocol::{PhotoDetails, PhotoEnvelope, SealedPhoto, ENVELOPE_VERSION};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -294,6 +295,22 @@ impl TestHub {
         review::release(&self.hub, photo_id, true, Actor::Operator).unwrap();
     }
 
+    /// Like [`TestHub::add_unreviewed_photo`], with the face boxes given.
+    pub fn add_unreviewed_photo_with_faces(
+        &self,
+        classroom: &str,
+        file: &str,
+        faces: Vec<guardian_protocol::FaceRect>,
+    ) -> Uuid {
+        let now = self.clock_now();
+        self.seal_photo(
+            classroom,
+            file,
+            faces,
+            (now - Duration::minutes(1), now, now),
+        )
+    }
+
     pub fn add_unreviewed_photo_at(
         &self,
         classroom: &str,
@@ -302,8 +319,30 @@ impl TestHub {
         received: DateTime<Utc>,
         device_sent: DateTime<Utc>,
     ) -> Uuid {
+        self.seal_photo(
+            classroom,
+            file,
+            annotated_faces(file),
+            (captured, received, device_sent),
+        )
+    }
+
+    /// Seals and stores a photo with these faces; the times are capture,
+    /// receipt and the device's sending.
+    fn seal_photo(
+        &self,
+        classroom: &str,
+        file: &str,
+        faces: Vec<guardian_protocol::FaceRect>,
+        (captured, received, device_sent): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
+    ) -> Uuid {
         let original = std::fs::read(testdata(file)).unwrap();
-        let decoded = image::load_from_memory(&original).unwrap();
+        // Upright, as the device measures faces.
+        let decoded = image::DynamicImage::ImageRgb8(
+            decode_upright(&original, &DecodeLimits::default())
+                .unwrap()
+                .image,
+        );
         let mut preview = Vec::new();
         decoded
             .thumbnail(96, 96)
@@ -322,7 +361,7 @@ impl TestHub {
         let details = PhotoDetails {
             width: decoded.width(),
             height: decoded.height(),
-            faces: annotated_faces(file),
+            faces,
             damaged: false,
             detector: "centerface".into(),
             media_type: "image/jpeg".into(),
