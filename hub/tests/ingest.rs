@@ -145,6 +145,42 @@ fn a_genuine_photo_is_stored_once_and_acknowledged_every_time() {
         "stored exactly as received"
     );
 
+    // Its face is recorded for review at once, unnamed, and the photo awaits
+    // a teacher: released to nobody.
+    let faces: Vec<(u32, u32, u32, u32, Option<String>, String)> = fx
+        .hub
+        .db
+        .lock()
+        .prepare(
+            "SELECT x, y, width, height, child_id, origin FROM photo_faces WHERE photo_id = ?1",
+        )
+        .unwrap()
+        .query_map([photo_id.to_string()], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(faces, [(30, 20, 60, 70, None, "device".to_owned())]);
+    let released: Option<i64> = fx
+        .hub
+        .db
+        .lock()
+        .query_row(
+            "SELECT released_at FROM photo_reviews WHERE photo_id = ?1",
+            [photo_id.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(released, None);
+
     // A resend, even with a new sending time, stores nothing new.
     let again = publish(&fx, bytes, Utc::now());
     let second = reply_of(&fx, handle_message(&fx.hub, &topic, &again));
