@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::accounts::{normalise_phone, AccountError, Role};
 use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::codes;
 use crate::db::to_millis;
 use crate::store::sqlite_uuid;
 use crate::Hub;
@@ -97,6 +98,75 @@ pub fn link_guardian(
     Ok(guardian.id)
 }
 
+/// Ends the link between the guardian who logs in with `phone` and a child,
+/// with the original requests that guardian has open on photos of the
+/// child. Returns the guardian's id, or `None` if they were not linked.
+pub fn unlink_guardian(
+    hub: &Hub,
+    phone: &str,
+    child_id: Uuid,
+    by: Actor,
+) -> Result<Option<Uuid>, AccountError> {
+    let phone = normalise_phone(phone)?;
+    let guardian = hub
+        .accounts
+        .account_by_phone(&phone)?
+        .filter(|account| account.role == Role::Guardian)
+        .ok_or_else(|| AccountError::UnknownGuardian(phone.clone()))?;
+
+    let now = hub.clock.now();
+    let mut conn = hub.db.lock();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let removed = tx.execute(
+        "DELETE FROM guardian_links WHERE guardian_id = ?1 AND child_id = ?2",
+        params![guardian.id.to_string(), child_id.to_string()],
+    )?;
+    if removed == 0 {
+        return Ok(None);
+    }
+    let withdrawn = withdraw_open_requests(&tx, child_id, Some(guardian.id))?;
+    hub.audit.commit_with(
+        tx,
+        now,
+        &AuditEvent::new(AuditKind::GuardianUnlinked, by)
+            .subject(child_id)
+            .detail(json!({ "guardian_id": guardian.id, "requests_withdrawn": withdrawn })),
+    )?;
+    Ok(Some(guardian.id))
+}
+
+/// Ends the original requests still open (pending, or verified with a link
+/// not yet used) on photos in which a child is named: all of them, or only
+/// `requester`'s. Returns how many ended.
+fn withdraw_open_requests(
+    tx: &rusqlite::Transaction<'_>,
+    child_id: Uuid,
+    requester: Option<Uuid>,
+) -> Result<usize, rusqlite::Error> {
+    let ended: Vec<String> = {
+        let mut statement = tx.prepare(
+            "SELECT id FROM original_requests r
+             WHERE photo_id IN (SELECT photo_id FROM photo_faces WHERE child_id = ?1)
+               AND (?2 IS NULL OR parent_id = ?2)
+               AND (state = 'pending'
+                    OR (state = 'verified' AND EXISTS (
+                            SELECT 1 FROM downloads d
+                            WHERE d.request_id = r.id AND d.used_at IS NULL)))",
+        )?;
+        let ids = statement
+            .query_map(
+                params![child_id.to_string(), requester.map(|id| id.to_string())],
+                |row| row.get(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        ids
+    };
+    for id in &ended {
+        codes::withdraw(tx, id)?;
+    }
+    Ok(ended.len())
+}
+
 /// What erasing a child removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Erased {
@@ -155,21 +225,7 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
 
     // Originals asked for in the photos that stay would have shown the
     // child: those requests and unused links end.
-    tx.execute(
-        "UPDATE original_requests SET state = 'withdrawn'
-         WHERE photo_id IN (SELECT photo_id FROM photo_faces WHERE child_id = ?1)
-           AND (state = 'pending'
-                OR (state = 'verified' AND EXISTS (
-                        SELECT 1 FROM downloads d
-                        WHERE d.request_id = original_requests.id AND d.used_at IS NULL)))",
-        [&id],
-    )?;
-    tx.execute(
-        "DELETE FROM downloads WHERE used_at IS NULL AND request_id IN (
-             SELECT r.id FROM original_requests r
-             JOIN photo_faces f ON f.photo_id = r.photo_id AND f.child_id = ?1)",
-        [&id],
-    )?;
+    withdraw_open_requests(&tx, child_id, None)?;
     let faces_unnamed = tx.execute(
         "UPDATE photo_faces SET child_id = NULL, named_by = NULL, named_at = NULL
          WHERE child_id = ?1",

@@ -555,6 +555,22 @@ impl Codes {
     }
 }
 
+/// Ends an original request because a consent, a link or the child it
+/// shows is gone: its code stops working ("not allowed" rather than
+/// "expired") and its download link, if not used yet, is deleted. Runs
+/// inside the caller's transaction.
+pub fn withdraw(tx: &rusqlite::Transaction<'_>, request_id: &str) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "UPDATE original_requests SET state = 'withdrawn' WHERE id = ?1",
+        [request_id],
+    )?;
+    tx.execute(
+        "DELETE FROM downloads WHERE request_id = ?1 AND used_at IS NULL",
+        [request_id],
+    )?;
+    Ok(())
+}
+
 /// A keyed digest under the hub's `secrets` key, separated by purpose: how
 /// codes, session ids and download tokens are stored, so that a copy of the
 /// database alone cannot be searched for them.

@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditError, AuditEvent, AuditKind};
+use crate::codes;
 use crate::db::{from_millis, to_millis};
 use crate::store::sqlite_uuid;
 use crate::Hub;
@@ -195,14 +196,7 @@ fn withdraw_requests(
             Purpose::VisibleToClassmates => was_uncovered && !own_child,
         };
         if takes_away {
-            tx.execute(
-                "UPDATE original_requests SET state = 'withdrawn' WHERE id = ?1",
-                [&request_id],
-            )?;
-            tx.execute(
-                "DELETE FROM downloads WHERE request_id = ?1 AND used_at IS NULL",
-                [&request_id],
-            )?;
+            codes::withdraw(tx, &request_id)?;
             ended += 1;
         }
     }

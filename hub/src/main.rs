@@ -205,6 +205,14 @@ enum GuardianCommand {
         #[arg(long)]
         child: String,
     },
+    /// Ends a parent's link to a child (a change of custody, say): they stop
+    /// seeing the child's photos and consents at once.
+    Unlink {
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        child: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -323,6 +331,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let child_id = parse_child_id(&child)?;
             let guardian_id = children::link_guardian(&hub, &phone, child_id, Actor::Operator)?;
             eprintln!("guardian {guardian_id} linked to child {child_id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Guardian {
+            command: GuardianCommand::Unlink { phone, child },
+        } => {
+            let child_id = parse_child_id(&child)?;
+            let unlinked = children::unlink_guardian(&hub, &phone, child_id, Actor::Operator)?;
+            match unlinked {
+                Some(guardian_id) => {
+                    eprintln!("guardian {guardian_id} unlinked from child {child_id}")
+                }
+                None => eprintln!("{phone} was not linked to child {child_id}; nothing changed"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Parent {

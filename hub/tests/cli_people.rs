@@ -45,6 +45,13 @@ fn ok(dir: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// Runs a command that must succeed and returns what it said on stderr.
+fn hub_stderr(dir: &Path, args: &[&str]) -> String {
+    let output = hub(dir, args, "");
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
 #[test]
 fn the_people_commands_of_the_contract_work_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +156,33 @@ fn the_people_commands_of_the_contract_work_end_to_end() {
         .unwrap()
         .classroom_id
         .is_some());
+
+    // Unlinking ends the link, and unlinking again changes nothing.
+    let unlink = [
+        "guardian",
+        "unlink",
+        "--phone",
+        "+34600000003",
+        "--child",
+        &child.to_string(),
+    ];
+    let said = hub_stderr(d, &unlink);
+    assert!(said.contains("unlinked"), "{said}");
+    assert!(children::guardians_of(&hub, child).unwrap().is_empty());
+    let said = hub_stderr(d, &unlink);
+    assert!(said.contains("nothing changed"), "{said}");
+    ok(
+        d,
+        &[
+            "guardian",
+            "link",
+            "--phone",
+            "+34600000003",
+            "--child",
+            &child.to_string(),
+        ],
+        "",
+    );
 
     // Erasing the child removes the child and the link.
     ok(d, &["child", "erase", &child.to_string()], "");

@@ -330,3 +330,32 @@ async fn another_familys_child_cannot_be_exported() {
     .assert_error(StatusCode::FORBIDDEN, "wrong_role");
     assert!(f.t.audit_of("export_delivered").is_empty());
 }
+
+#[tokio::test]
+async fn an_unlinked_parent_loses_the_childs_photos_and_open_requests_at_once() {
+    let f = families();
+    let lena = f.t.login(&f.lena.phone).await;
+    let request = f.t.request_original(&lena, f.both).await;
+
+    let unlinked =
+        children::unlink_guardian(&f.t.hub, &f.lena.phone, f.leo, Actor::Operator).unwrap();
+    assert_eq!(unlinked, Some(f.lena.id));
+
+    assert_eq!(request_state(&f.t, &request), "withdrawn");
+    let listed = f.t.send(get("/api/photos", Some(&lena))).await.json();
+    assert_eq!(listed, json!([]));
+    f.t.send(get(
+        &format!("/api/children/{}/consent", f.leo),
+        Some(&lena),
+    ))
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let audited = f.t.audit_of("guardian_unlinked");
+    assert_eq!(audited.len(), 1);
+    assert!(audited[0].detail.contains("\"requests_withdrawn\":1"));
+
+    // Marco's access to Mia's photos is untouched.
+    let marco = f.t.login(&f.marco.phone).await;
+    let listed = f.t.send(get("/api/photos", Some(&marco))).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
