@@ -1,31 +1,38 @@
-//! The parents' page: `GET /`, rendered on the hub, and its two static files.
+//! The hub's page, `GET /`, rendered on the hub, and its two static files.
 //!
-//! Without a session it is a login form; with a guardian's, their children
-//! with a switch per consent, then the gallery of covered previews, each with
-//! "Get the original" and a field for the SMS code. The
-//! script (`static/app.js`) only calls the JSON API; there is no inline script
-//! or style, so the Content-Security-Policy can forbid both.
+//! Without a session it is a login form. A guardian sees their children with
+//! a switch per consent and a link to export everything about each, then the
+//! gallery of their previews, each with "Get the original" where every child
+//! shown allows it. A teacher gets the review page: the photos awaiting
+//! review, each face to name, and a Release button; the script builds it
+//! from the review API, so the hub renders only its frame. An admin sees
+//! every child with the same consent switches. The script (`static/app.js`)
+//! only calls the JSON API; there is no inline script or style, so the
+//! Content-Security-Policy can forbid both.
 
 use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
 use tracing::instrument;
+use uuid::Uuid;
 
 use super::client_ip::ClientIp;
 use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
 use super::photos::{list_for, rfc3339, GuardianPhoto};
 use super::session::MaybeSession;
-use super::{blocking, AppState};
-use crate::accounts::Role;
+use super::{blocking, record, AppState};
+use crate::accounts::{Account, Role};
+use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::{children, retention};
 
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
 
-/// `GET /`: the login form or the gallery.
+/// `GET /`: the login form, or the page of the signed-in role.
 #[instrument(skip_all)]
 pub async fn index(
     State(state): State<AppState>,
@@ -37,15 +44,26 @@ pub async fn index(
     };
 
     let account = session.account;
-    if account.role != Role::Guardian {
-        return Ok(Html(page(&not_yet(account.role), Some(&account.name))));
-    }
+    let main = match account.role {
+        Role::Guardian => guardian_main(&state, &account, ip).await?,
+        Role::Teacher => REVIEW.to_owned(),
+        Role::Admin => admin_main(&state, &account, ip).await?,
+    };
+    Ok(Html(page(&main, Some(&account.name))))
+}
 
+/// A guardian's children with their consents, then their photos.
+async fn guardian_main(
+    state: &AppState,
+    account: &Account,
+    ip: ClientIp,
+) -> Result<String, ApiError> {
     let hub = state.hub.clone();
+    let account_id = account.id;
     let (kids, photos) = blocking(move || {
         let parent = hub
             .accounts
-            .parent(account.id)?
+            .parent(account_id)?
             .ok_or(ApiError::WrongRole)?;
         let kids = children::of_guardian(&hub, parent.id)?
             .into_iter()
@@ -54,12 +72,42 @@ pub async fn index(
         Ok((kids, list_for(&hub, &parent, ip, "page")?))
     })
     .await?;
-    let main = format!(
+
+    Ok(format!(
         "{}\n{}",
-        consents(&kids),
-        gallery(&photos, state.hub.timezone)
-    );
-    Ok(Html(page(&main, Some(&account.name))))
+        consents(&kids, Viewer::Guardian),
+        gallery(&photos, &kids, state.hub.timezone)
+    ))
+}
+
+/// Every child of the school with the consent switches, for an admin who
+/// records a family's answer given on paper.
+async fn admin_main(state: &AppState, account: &Account, ip: ClientIp) -> Result<String, ApiError> {
+    let hub = state.hub.clone();
+    let admin_id = account.id;
+    let kids = blocking(move || {
+        let kids = children::all(&hub)?
+            .into_iter()
+            .map(|child| summary(&hub, child, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The same names and consents as `GET /api/children`, so the same
+        // audit entry.
+        record(
+            &hub,
+            AuditEvent::new(AuditKind::ChildrenListed, Actor::Admin(admin_id))
+                .ip(ip.chosen)
+                .detail(json!({ "count": kids.len(), "via": "page" })),
+        )?;
+        Ok(kids)
+    })
+    .await?;
+
+    if kids.is_empty() {
+        return Ok("<p class=\"empty\">No children yet: add them with \
+                   <code>guardian-hub child add</code>.</p>"
+            .to_owned());
+    }
+    Ok(consents(&kids, Viewer::Admin))
 }
 
 /// `GET /static/app.js`
@@ -96,6 +144,37 @@ const LOGIN_FORM: &str = r#"<form id="login" class="card" method="post" action="
 <p class="status" role="status" aria-live="polite"></p>
 </form>"#;
 
+/// The teacher's review page. The script fills the queue from
+/// `GET /api/review` and the viewer from the photo chosen. The image is shown
+/// inline only: there is no link to it and nothing offers to save it.
+const REVIEW: &str = r#"<section id="review" class="review">
+<div class="queue-pane">
+<h2>Photos to review</h2>
+<p class="note">Name each face you recognise. A face left unknown stays covered for every family.</p>
+<p class="status queue-status" role="status" aria-live="polite">Loading the photos…</p>
+<ul class="queue"></ul>
+</div>
+<div class="viewer" hidden>
+<h2 class="viewer-title" tabindex="-1">Photo</h2>
+<p class="meta"></p>
+<div class="stage">
+<img class="review-image" alt="" draggable="false">
+<div class="boxes" aria-hidden="true"></div>
+</div>
+<p class="controls">
+<button type="button" class="mark" aria-pressed="false">Mark a missed face</button>
+<span class="hint" hidden>Drag over the face on the photo, or press Escape to stop.</span>
+</p>
+<ol class="faces"></ol>
+<div class="release-area">
+<p class="release-note note"></p>
+<label class="no-faces consent" hidden><input type="checkbox" name="no_faces"> There are no faces in this photo</label>
+<button type="button" class="release">Release to families</button>
+</div>
+<p class="status viewer-status" role="status" aria-live="polite"></p>
+</div>
+</section>"#;
+
 fn page(main: &str, signed_in: Option<&str>) -> String {
     let account = match signed_in {
         Some(name) => format!(
@@ -116,39 +195,49 @@ fn page(main: &str, signed_in: Option<&str>) -> String {
     )
 }
 
-/// What a teacher or an admin sees for now: their pages come with photo review.
-fn not_yet(role: Role) -> String {
-    format!(
-        "<p class=\"note\">You are signed in as {}. The review and consent pages for \
-         your role are not in this version of the hub yet.</p>",
-        match role {
-            Role::Admin => "an administrator",
-            Role::Teacher => "a teacher",
-            Role::Guardian => "a parent",
-        }
-    )
+/// Who a list of children is for: the words differ, and only a child's own
+/// guardian gets the export of everything about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    Guardian,
+    Admin,
 }
 
-/// A guardian's children, each with a switch per consent. Nothing is shown
-/// for a parent with no child linked yet.
-fn consents(kids: &[ChildSummary]) -> String {
+/// Children, each with a switch per consent. Nothing is shown for a parent
+/// with no child linked yet.
+fn consents(kids: &[ChildSummary], viewer: Viewer) -> String {
     if kids.is_empty() {
         return String::new();
     }
 
-    let mut html = String::from(
-        "<section class=\"children\">\n<h2>Your children</h2>\n\
-         <p class=\"note\">Until you say yes, the answer is no. You can change your mind at \
-         any time; it takes effect at once.</p>\n<ul>\n",
-    );
+    let intro = match viewer {
+        Viewer::Guardian => {
+            "<h2>Your children</h2>\n<p class=\"note\">Until you say yes, the answer is no. \
+             You can change your mind at any time; it takes effect at once.</p>"
+        }
+        Viewer::Admin => {
+            "<h2>Children</h2>\n<p class=\"note\">Record here what a family answered, on a \
+             paper form say. Until a family says yes, the answer is no; a change takes \
+             effect at once.</p>"
+        }
+    };
+    let mut html = format!("<section class=\"children\">\n{intro}\n<ul>\n");
     for kid in kids {
         let name = escape(&kid.name);
+        let id = escape(&kid.id.to_string());
         let checked = |granted: Option<bool>| {
             if granted == Some(true) {
                 " checked"
             } else {
                 ""
             }
+        };
+        let export = match viewer {
+            Viewer::Guardian => format!(
+                "<p><a class=\"export\" href=\"/api/children/{id}/export\" download>\
+                 Download everything about {name}</a></p>\n"
+            ),
+            Viewer::Admin => String::new(),
         };
         // Writing to a String cannot fail.
         let _ = write!(
@@ -158,8 +247,7 @@ fn consents(kids: &[ChildSummary]) -> String {
              Other families of the class may see {name}'s face</label>\n\
              <label class=\"consent\"><input type=\"checkbox\" name=\"originals\"{originals}> \
              Originals showing {name}'s face may be given out</label>\n\
-             <p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n",
-            id = escape(&kid.id.to_string()),
+             {export}<p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n",
             visible = checked(kid.visible_to_classmates),
             originals = checked(kid.originals),
         );
@@ -168,58 +256,95 @@ fn consents(kids: &[ChildSummary]) -> String {
     html
 }
 
-fn gallery(photos: &[GuardianPhoto], timezone: chrono_tz::Tz) -> String {
+/// A guardian's photos: previews made for them, with "Get the original" only
+/// where every child shown allows originals.
+fn gallery(photos: &[GuardianPhoto], kids: &[ChildSummary], timezone: chrono_tz::Tz) -> String {
     if photos.is_empty() {
-        return "<p class=\"empty\">No photos yet.</p>".to_owned();
+        return "<p class=\"empty\">No photos of your children yet.</p>".to_owned();
     }
 
     let mut html = String::from(
-        "<p class=\"note\">Faces are covered in these previews. To get an original, \
-         ask for it: a code comes by SMS, and the photo you download carries your name.</p>\n\
-         <ul class=\"gallery\">\n",
+        "<p class=\"note\">Each preview is made for you and carries your name. Your \
+         children's faces are shown; a classmate's face only while their family agrees, and \
+         every other face is covered. To get an original, ask for it: a code comes by SMS, \
+         and the photo you download carries your name too.</p>\n<ul class=\"gallery\">\n",
     );
-    for GuardianPhoto {
-        record: photo,
-        viewing,
-    } in photos
-    {
-        // Ids are UUIDs and times are RFC 3339: nothing here needs escaping,
-        // but the habit costs nothing.
-        let id = escape(&photo.id.to_string());
-        let taken = escape(
-            &rfc3339(photo.captured_at)
-                .replace('T', " ")
-                .replace('Z', " UTC"),
-        );
-        let covered = viewing.faces.iter().filter(|face| !face.uncovered).count();
-        let faces = match covered {
-            0 => "no face covered".to_owned(),
-            1 => "1 face covered".to_owned(),
-            n => format!("{n} faces covered"),
-        };
-        let ask = if viewing.original_allowed() {
-            "<button type=\"button\" class=\"ask\">Get the original</button>"
-        } else {
-            "<p class=\"note\">The original is not available: not every child shown has consent for originals.</p>"
-        };
-        let kept_until = retention::delete_after(photo, timezone);
-        // Writing to a String cannot fail.
-        let _ = write!(
-            html,
-            "<li class=\"photo\" data-photo-id=\"{id}\">\n\
-             <img src=\"/api/photos/{id}/preview\" alt=\"Photo taken {taken}, {faces}\" loading=\"lazy\">\n\
-             <p class=\"meta\">{taken} &middot; {faces} &middot; kept until {kept_until}</p>\n\
-             {ask}\n\
-             <form class=\"code\" method=\"post\" action=\"/\" hidden>\n\
-             <label>Code from the SMS\n\
-             <input name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
-             pattern=\"[0-9]{{6}}\" minlength=\"6\" maxlength=\"6\" required></label>\n\
-             <button type=\"submit\">Download</button>\n</form>\n\
-             <p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n"
-        );
+    for photo in photos {
+        html.push_str(&gallery_item(photo, kids, timezone));
     }
     html.push_str("</ul>");
     html
+}
+
+fn gallery_item(photo: &GuardianPhoto, kids: &[ChildSummary], timezone: chrono_tz::Tz) -> String {
+    let record = &photo.record;
+    // Ids are UUIDs and times are RFC 3339: nothing here needs escaping,
+    // but the habit costs nothing.
+    let id = escape(&record.id.to_string());
+    let taken = escape(
+        &rfc3339(record.captured_at)
+            .replace('T', " ")
+            .replace('Z', " UTC"),
+    );
+    let kept_until = retention::delete_after(record, timezone);
+    let names = names_of(&photo.viewing.own_children(), kids);
+    let covered = photo
+        .viewing
+        .faces
+        .iter()
+        .filter(|face| !face.uncovered)
+        .count();
+    let faces = match covered {
+        0 => "no face covered".to_owned(),
+        1 => "1 face covered".to_owned(),
+        n => format!("{n} faces covered"),
+    };
+    let (alt, shows) = if names.is_empty() {
+        (format!("Photo taken {taken}, {faces}"), String::new())
+    } else {
+        (
+            format!("Photo of {names} taken {taken}, {faces}"),
+            format!(" &middot; {names}"),
+        )
+    };
+    let original = if photo.viewing.original_allowed() {
+        ORIGINAL_FORM
+    } else if photo.viewing.damaged {
+        "<p class=\"note\">The original is not available: the photo arrived damaged.</p>\n"
+    } else {
+        "<p class=\"note\">The original is not available: not every child shown has \
+         consent for originals.</p>\n"
+    };
+    format!(
+        "<li class=\"photo\" data-photo-id=\"{id}\">\n\
+         <img src=\"/api/photos/{id}/preview\" alt=\"{alt}\" loading=\"lazy\">\n\
+         <p class=\"meta\">{taken}{shows} &middot; {faces} &middot; kept until {kept_until}</p>\n\
+         {original}<p class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n</li>\n"
+    )
+}
+
+/// "Get the original" and the form for the code from the SMS.
+const ORIGINAL_FORM: &str = r#"<button type="button" class="ask">Get the original</button>
+<form class="code" method="post" action="/" hidden>
+<label>Code from the SMS
+<input name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" minlength="6" maxlength="6" required></label>
+<button type="submit">Download</button>
+</form>
+"#;
+
+/// The names of these children, escaped, as "Leo", "Leo and Ana" or
+/// "Leo, Ana and Sara". An id that is not among `kids` is left out.
+fn names_of(ids: &[Uuid], kids: &[ChildSummary]) -> String {
+    let names: Vec<String> = ids
+        .iter()
+        .filter_map(|id| kids.iter().find(|kid| kid.id == *id))
+        .map(|kid| escape(&kid.name))
+        .collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -240,7 +365,70 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{TimeZone, Utc};
+    use guardian_protocol::FaceRect;
+
     use super::*;
+    use crate::store::PhotoRecord;
+    use crate::visibility::{ViewedFace, Viewing};
+
+    fn kid(name: &str) -> ChildSummary {
+        ChildSummary {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            classroom_id: Uuid::new_v4(),
+            visible_to_classmates: Some(true),
+            originals: Some(false),
+        }
+    }
+
+    /// A photo showing these children of the viewer's, uncovered, with or
+    /// without their consent to originals, and one unknown face.
+    fn photo(children: &[Uuid], originals_consent: bool) -> GuardianPhoto {
+        let at = Utc.with_ymd_and_hms(2025, 3, 4, 9, 30, 0).unwrap();
+        let rect = FaceRect {
+            x: 10,
+            y: 10,
+            width: 40,
+            height: 40,
+        };
+        let mut faces: Vec<ViewedFace> = children
+            .iter()
+            .map(|id| ViewedFace {
+                rect,
+                child_id: Some(*id),
+                own: true,
+                uncovered: true,
+                originals_consent,
+            })
+            .collect();
+        faces.push(ViewedFace {
+            rect,
+            child_id: None,
+            own: false,
+            uncovered: false,
+            originals_consent: false,
+        });
+        GuardianPhoto {
+            record: PhotoRecord {
+                id: Uuid::new_v4(),
+                device_id: Uuid::new_v4(),
+                classroom_id: Uuid::new_v4(),
+                captured_at: at,
+                received_at: at,
+                device_sent_at: at,
+                faces: 2,
+                width: 640,
+                height: 480,
+                damaged: false,
+                envelope_sha256: [0; 32],
+            },
+            viewing: Viewing {
+                faces,
+                damaged: false,
+            },
+        }
+    }
 
     #[test]
     fn a_name_cannot_inject_markup() {
@@ -253,28 +441,79 @@ mod tests {
 
     #[test]
     fn a_childs_name_cannot_inject_markup_and_switches_show_consent() {
-        let kid = ChildSummary {
-            id: uuid::Uuid::new_v4(),
-            name: "<b>Leo</b>".into(),
-            classroom_id: uuid::Uuid::new_v4(),
-            visible_to_classmates: Some(true),
-            originals: Some(false),
-        };
-        let html = consents(&[kid]);
+        let html = consents(&[kid("<b>Leo</b>")], Viewer::Guardian);
         assert!(!html.contains("<b>"));
         assert!(html.contains("&lt;b&gt;Leo&lt;/b&gt;"));
         assert!(html.contains("name=\"visible_to_classmates\" checked>"));
         assert!(html.contains("name=\"originals\">"));
-        assert_eq!(consents(&[]), "");
+        assert_eq!(consents(&[], Viewer::Guardian), "");
+    }
+
+    #[test]
+    fn a_guardian_may_export_their_child_and_an_admin_sees_no_export_link() {
+        let leo = kid("Leo");
+        let html = consents(std::slice::from_ref(&leo), Viewer::Guardian);
+        assert!(html.contains(&format!(
+            "<a class=\"export\" href=\"/api/children/{}/export\" download>\
+             Download everything about Leo</a>",
+            leo.id
+        )));
+
+        let html = consents(&[leo], Viewer::Admin);
+        assert!(!html.contains("/export"));
+        assert!(html.contains("name=\"originals\""));
+    }
+
+    #[test]
+    fn get_the_original_is_offered_only_where_every_child_allows_it() {
+        let leo = kid("Leo");
+        let ana = kid("<i>Ana</i>");
+        let kids = [leo, ana];
+        let both = [kids[0].id, kids[1].id];
+
+        let html = gallery(&[photo(&both, true)], &kids, chrono_tz::UTC);
+        assert!(html.contains("class=\"ask\""));
+        assert!(html.contains("Leo and &lt;i&gt;Ana&lt;/i&gt;"));
+        assert!(html.contains("1 face covered"));
+        assert!(!html.contains("<i>"));
+
+        let html = gallery(&[photo(&both, false)], &kids, chrono_tz::UTC);
+        assert!(!html.contains("class=\"ask\""));
+        assert!(!html.contains("class=\"code\""));
+        assert!(html.contains("The original is not available"));
+        assert!(html.contains("loading=\"lazy\""));
+    }
+
+    #[test]
+    fn names_read_as_a_list() {
+        let kids = [kid("Leo"), kid("Ana"), kid("Sara")];
+        let ids = |n: usize| kids[..n].iter().map(|kid| kid.id).collect::<Vec<_>>();
+        assert_eq!(names_of(&ids(0), &kids), "");
+        assert_eq!(names_of(&ids(1), &kids), "Leo");
+        assert_eq!(names_of(&ids(2), &kids), "Leo and Ana");
+        assert_eq!(names_of(&ids(3), &kids), "Leo, Ana and Sara");
+        assert_eq!(names_of(&[Uuid::new_v4()], &kids), "");
+    }
+
+    #[test]
+    fn the_review_page_offers_no_download() {
+        let html = page(REVIEW, Some("Pablo"));
+        assert!(!html.to_lowercase().contains("download"));
+        assert!(!html.contains("<a "));
+        assert!(html.contains("draggable=\"false\""));
+        assert!(html.contains("aria-live=\"polite\""));
     }
 
     #[test]
     fn the_page_has_no_inline_script_or_style() {
-        let html = page(LOGIN_FORM, None);
-        assert_eq!(html.matches("<script").count(), 1);
-        assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
-        assert!(!html.contains("<style"));
-        assert!(!html.contains(" style="));
-        assert!(!html.contains("onclick"));
+        for main in [LOGIN_FORM, REVIEW] {
+            let html = page(main, None);
+            assert_eq!(html.matches("<script").count(), 1);
+            assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+            assert!(!html.contains("<style"));
+            assert!(!html.contains(" style="));
+            assert!(!html.contains("onclick"));
+            assert!(!html.contains("onerror"));
+        }
     }
 }
