@@ -85,7 +85,8 @@ pub fn details(hub: &Hub, photo_id: Uuid) -> Result<PhotoDetails, RenderError> {
 
 /// The photo for one viewer: decrypted, turned upright, with `covering`
 /// applied, scaled to `size`, and, given a `mark`, watermarked with it on
-/// the pixels and in the metadata. Nothing of the camera's metadata (GPS,
+/// the pixels (repeated blocks on an original, a band along the bottom of a
+/// preview) and in the metadata. Nothing of the camera's metadata (GPS,
 /// serial numbers) is kept. Without a mark the JPEG carries no metadata: that
 /// is for tests that measure the pixels, never for a viewer.
 ///
@@ -128,7 +129,21 @@ pub fn for_viewer(
             cover(&mut image, &scaled_outward(face, scale));
         }
     }
-    encode(photo_id, &mut image, mark)
+    let style = match size {
+        Size::Original => MarkStyle::Repeated,
+        Size::Preview => MarkStyle::Strip,
+    };
+    encode(photo_id, &mut image, mark.map(|mark| (mark, style)))
+}
+
+/// How a rendering names its viewer on the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkStyle {
+    /// Repeated blocks that survive cropping, on what is handed over as a file.
+    Repeated,
+    /// One band along the bottom, on what is looked at on the page, so the
+    /// faces stay clear.
+    Strip,
 }
 
 /// Originals already decoded and scaled to preview size, uncovered, kept in
@@ -222,7 +237,7 @@ pub fn for_review(
         };
         outline(&mut image, &scaled(&face.rect, scale), colour);
     }
-    encode(photo_id, &mut image, Some(mark))
+    encode(photo_id, &mut image, Some((mark, MarkStyle::Strip)))
 }
 
 /// Opens the sealed photo in memory and decodes its original upright, as the
@@ -252,11 +267,14 @@ fn open_upright(hub: &Hub, photo_id: Uuid) -> Result<(PhotoDetails, RgbImage), R
 fn encode(
     photo_id: Uuid,
     image: &mut RgbImage,
-    mark: Option<&ViewerMark>,
+    mark: Option<(&ViewerMark, MarkStyle)>,
 ) -> Result<Vec<u8>, RenderError> {
     let encoded = match mark {
-        Some(mark) => {
-            watermark::draw(image, mark);
+        Some((mark, style)) => {
+            match style {
+                MarkStyle::Repeated => watermark::draw(image, mark),
+                MarkStyle::Strip => watermark::draw_strip(image, mark),
+            }
             encode_original(image, mark)
         }
         None => {

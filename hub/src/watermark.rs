@@ -71,6 +71,59 @@ pub fn draw(image: &mut RgbImage, mark: &ViewerMark) {
     }
 }
 
+/// Draws the mark as one band along the bottom edge, for what is looked at on the
+/// hub's page and not handed over as a file: previews and the teacher's review image.
+/// The faces stay clear of text; the same facts are in the metadata. A photo too small
+/// for a band gets the full mark of [`draw`].
+pub fn draw_strip(image: &mut RgbImage, mark: &ViewerMark) {
+    let (width, height) = image.dimensions();
+    if width == 0 || height == 0 {
+        return;
+    }
+
+    let Some((lines, font)) = strip_layout(width, height, mark) else {
+        draw(image, mark);
+        return;
+    };
+    let glyphs = render_glyphs(&lines, font);
+    let outline = glyphs.dilated();
+    let top = i64::from(height) - i64::from(glyphs.height);
+    blend_block(image, (0, top), 1, &glyphs, &outline);
+}
+
+/// The largest share of the photo's height the bottom band may take.
+const MAX_STRIP_SHARE: f64 = 0.15;
+
+/// The largest font whose text, wrapped to the photo's width, makes a band no taller
+/// than [`MAX_STRIP_SHARE`] of the photo.
+fn strip_layout(
+    width: u32,
+    height: u32,
+    mark: &ViewerMark,
+) -> Option<(Vec<String>, &'static MonoFont<'static>)> {
+    let mut name: String = mark.viewer_name.chars().take(MAX_NAME_CHARS).collect();
+    if mark.viewer_name.chars().count() > MAX_NAME_CHARS {
+        name.push_str("...");
+    }
+    let text = latin1(&format!(
+        "Viewed by {name} - IP {} - {} - access {}",
+        mark.client_ip,
+        mark.timestamp(),
+        mark.access_id
+    ));
+
+    FONTS.into_iter().find_map(|font| {
+        let advance = font.character_size.width + font.character_spacing;
+        let columns = (width.saturating_sub(2 * PADDING) / advance) as usize;
+        if columns < WRAP_COLUMNS[WRAP_COLUMNS.len() - 1] {
+            return None;
+        }
+        let lines = wrap(&text, columns);
+        let (_, block_height) = block_size(font, &lines);
+        (f64::from(block_height) <= f64::from(height) * MAX_STRIP_SHARE).then_some((lines, font))
+    })
+}
+
 /// Lines are wrapped at the length of a UUID, so a block is always as wide as the access
 /// id and the text size does not jump with the length of a name. Photos too small for
 /// such a block even in the smallest font get narrower wraps (see [`choose_layout`]).
@@ -375,6 +428,25 @@ fn blend_block(
 pub(crate) mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn a_strip_marks_only_the_bottom_of_a_preview() {
+        for file in ["voc_2008_002470.jpg", "mde_meeting_room.jpg"] {
+            let before = load(file);
+            let mut after = before.clone();
+            draw_strip(&mut after, &mark("Renée Ødegård-Çelik"));
+
+            let (width, height) = before.dimensions();
+            let changed_rows: Vec<u32> = (0..height)
+                .filter(|&y| (0..width).any(|x| before.get_pixel(x, y) != after.get_pixel(x, y)))
+                .collect();
+            let first = *changed_rows.first().expect("the strip changes pixels");
+            assert!(
+                f64::from(height - first) <= f64::from(height) * MAX_STRIP_SHARE,
+                "{file}: rows from {first} of {height} changed"
+            );
+        }
+    }
 
     pub(crate) use guardian_e2e::testdata;
 
