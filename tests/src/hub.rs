@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::binary;
+use crate::web::Browser;
 
 /// A `guardian-hub serve` process on loopback, stopped when dropped.
 pub struct RunningHub {
@@ -142,23 +143,50 @@ pub fn parse_listening_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     Some((http?, mqtt?))
 }
 
-/// A school set up on a fresh data directory: one classroom, one device, one
-/// parent with a known password.
+/// A school set up on a fresh data directory: one classroom with its
+/// teacher, one device, one parent in the classroom and their child, all
+/// with known passwords.
 pub struct School {
     pub dir: tempfile::TempDir,
     pub hub_dir: PathBuf,
     pub provision: PathBuf,
     pub mqtt_port: u16,
+    pub parent_phone: String,
+    /// The parent's child, [`CHILD_NAME`], as `child add` printed the id.
+    pub child_id: String,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The teacher of every test school's classroom; the password is [`PASSWORD`].
+pub const TEACHER_PHONE: &str = "+34600999000";
+
+/// The one child of every test school, linked to its parent.
+pub const CHILD_NAME: &str = "Leo";
 
 impl School {
     pub fn new(classroom: &str, parent_phone: &str) -> School {
         let dir = tempfile::tempdir().expect("tempdir");
         let hub_dir = dir.path().join("hub");
         let mqtt_port = free_port();
+        let password = format!("{PASSWORD}\n");
         hub_ok(&hub_dir, &["classroom", "add", classroom], None);
+        hub_ok(
+            &hub_dir,
+            &[
+                "teacher",
+                "add",
+                "--name",
+                "Teo Teacher",
+                "--phone",
+                TEACHER_PHONE,
+                "--classroom",
+                classroom,
+            ],
+            Some(&password),
+        );
+        // In the classroom, as parents of the first version were: that alone
+        // shows them nothing now; their child has to be named in a photo.
         hub_ok(
             &hub_dir,
             &[
@@ -171,7 +199,33 @@ impl School {
                 "--classroom",
                 classroom,
             ],
-            Some(&format!("{PASSWORD}\n")),
+            Some(&password),
+        );
+        let child_id = hub_ok(
+            &hub_dir,
+            &[
+                "child",
+                "add",
+                "--classroom",
+                classroom,
+                "--name",
+                CHILD_NAME,
+            ],
+            None,
+        )
+        .trim()
+        .to_owned();
+        hub_ok(
+            &hub_dir,
+            &[
+                "guardian",
+                "link",
+                "--phone",
+                parent_phone,
+                "--child",
+                &child_id,
+            ],
+            None,
         );
         let provision = dir.path().join("device.json");
         hub_ok(
@@ -193,7 +247,19 @@ impl School {
             hub_dir,
             provision,
             mqtt_port,
+            parent_phone: parent_phone.to_owned(),
+            child_id,
         }
+    }
+
+    /// A browser signed in as the classroom's teacher.
+    pub fn teacher(&self, hub: &RunningHub) -> Browser {
+        signed_in(hub, TEACHER_PHONE)
+    }
+
+    /// A browser signed in as the parent.
+    pub fn parent(&self, hub: &RunningHub) -> Browser {
+        signed_in(hub, &self.parent_phone)
     }
 
     pub fn start_hub(&self) -> RunningHub {
@@ -215,6 +281,13 @@ impl School {
             .expect("run guardian-device");
         DeviceRun::from_output(output)
     }
+}
+
+fn signed_in(hub: &RunningHub, phone: &str) -> Browser {
+    let mut browser = Browser::new(&hub.base_url());
+    let reply = browser.login(phone, PASSWORD);
+    assert_eq!(reply.status, 200, "login as {phone}: {reply:?}");
+    browser
 }
 
 /// What one device run printed.

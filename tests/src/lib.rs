@@ -8,6 +8,7 @@
 pub mod exif;
 pub mod hub;
 pub mod measure;
+pub mod watermark;
 pub mod web;
 
 use std::path::{Path, PathBuf};

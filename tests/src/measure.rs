@@ -44,6 +44,55 @@ impl Region {
         }
     }
 
+    /// Grown by `pixels` on every side (shrunk if negative).
+    pub fn grown_by(&self, pixels: f64) -> Region {
+        Region {
+            x: self.x - pixels,
+            y: self.y - pixels,
+            w: (self.w + 2.0 * pixels).max(0.0),
+            h: (self.h + 2.0 * pixels).max(0.0),
+        }
+    }
+
+    /// What the hub covers for this face box, in the same pixels: the box
+    /// grown by a fifth of its width and height (whole pixels) on each side.
+    pub fn hub_cover(&self) -> Region {
+        let (mx, my) = ((self.w / 5.0).floor(), (self.h / 5.0).floor());
+        Region {
+            x: self.x - mx,
+            y: self.y - my,
+            w: self.w + 2.0 * mx,
+            h: self.h + 2.0 * my,
+        }
+    }
+
+    /// The share of this region's area that lies inside `other`.
+    pub fn share_inside(&self, other: Region) -> f64 {
+        self.intersection(other)
+            .map_or(0.0, |inside| inside.area() / self.area())
+    }
+
+    /// The part of this region inside `other`, if any.
+    pub fn intersection(&self, other: Region) -> Option<Region> {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.w).min(other.x + other.w);
+        let y1 = (self.y + self.h).min(other.y + other.h);
+        (x1 > x0 && y1 > y0).then_some(Region {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+    }
+
+    pub fn intersects(&self, other: Region) -> bool {
+        self.x < other.x + other.w
+            && other.x < self.x + self.w
+            && self.y < other.y + other.h
+            && other.y < self.y + self.h
+    }
+
     pub fn contains(&self, x: f64, y: f64) -> bool {
         x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
     }
