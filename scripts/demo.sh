@@ -4,12 +4,14 @@
 #
 #   scripts/demo.sh FOLDER [DATA_DIR]
 #
-# It builds release binaries, creates a classroom, a parent with one child and a
-# device in DATA_DIR (default ./guardian-demo, relative to where you run it),
-# starts the hub (web page on
+# It builds release binaries, creates a classroom with its teacher, a parent
+# with one child and a device in DATA_DIR (default ./guardian-demo, relative to
+# where you run it), starts the hub (web page on
 # http://127.0.0.1:8080, MQTT broker on 127.0.0.1:1883), runs the device over
 # FOLDER until the hub has stored every photo, and leaves the hub running until
-# Ctrl-C. One-time codes land in DATA_DIR/hub/sms-outbox.jsonl.
+# Ctrl-C. The photos await the teacher's review: log in as the teacher, name the
+# child on a face and release, then log in as the parent to see them.
+# One-time codes land in DATA_DIR/hub/sms-outbox.jsonl.
 set -euo pipefail
 
 folder="${1:?usage: scripts/demo.sh FOLDER [DATA_DIR]}"
@@ -27,6 +29,8 @@ device="$target/release/guardian-device"
 
 phone="+34600000001"
 password="demo-password-1"
+teacher_phone="+34600000002"
+teacher_password="demo-password-2"
 if [[ ! -f "$data/device.json" ]]; then
     "$hub" --data-dir "$data/hub" classroom add Demo >/dev/null
     printf '%s\n' "$password" | "$hub" --data-dir "$data/hub" parent add \
@@ -35,6 +39,13 @@ if [[ ! -f "$data/device.json" ]]; then
     "$hub" --data-dir "$data/hub" guardian link --phone "$phone" --child "$child" 2>/dev/null
     "$hub" --data-dir "$data/hub" device add --classroom Demo \
         --broker 127.0.0.1:1883 --out "$data/device.json" >/dev/null
+fi
+# Every time, so that a data directory made before teachers reviewed photos
+# gets one too; for an existing teacher it changes nothing.
+if ! out=$("$hub" --data-dir "$data/hub" teacher add --name "Demo Teacher" \
+        --phone "$teacher_phone" --classroom Demo <<<"$teacher_password" 2>&1 >/dev/null); then
+    echo "$out" >&2
+    exit 1
 fi
 
 "$hub" --data-dir "$data/hub" serve > "$data/hub-serve.out" 2> "$data/hub.log" &
@@ -51,7 +62,11 @@ echo "hub listening: $(head -n1 "$data/hub-serve.out")"
     run --source "dir:$folder" --exit-when-synced --timeout 900
 
 echo
-echo "Open http://127.0.0.1:8080 and log in with $phone / $password"
+echo "Open http://127.0.0.1:8080. New photos reach no parent until a teacher reviews them:"
+echo "  1. log in as the teacher, $teacher_phone / $teacher_password: name \"Demo Child\" on a"
+echo "     face of each photo you want the parent to see, and release it (a photo with no"
+echo "     face needs you to confirm there is none);"
+echo "  2. log out and log in as the parent, $phone / $password."
 echo "One-time codes are written to $data/hub/sms-outbox.jsonl (development SMS provider)."
 echo "Press Ctrl-C to stop the hub."
 wait "$hub_pid"
