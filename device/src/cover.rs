@@ -2,41 +2,18 @@
 //! encodes a JPEG that carries no metadata, so the preview is safe to show on the device's
 //! screen and to parents.
 
+use guardian_models::cover::{cover_in, fill, Cover};
 use guardian_protocol::PREVIEW_MAX_SIDE;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use thiserror::Error;
 
 /// JPEG quality of the preview: the faces are already gone, so this only trades the
 /// look of the background against the size on the wire.
 const JPEG_QUALITY: u8 = 85;
 
-/// The cover colour: a neutral mid grey that reads as "hidden" on light and dark photos
-/// and, being flat, compresses to almost nothing.
-const COVER_FILL: Rgb<u8> = Rgb([128, 128, 128]);
-
-/// How far a cover reaches beyond the face box, as a fraction of the box's size. Detector
-/// boxes hug the eyes, nose and mouth; ears, chin and cheeks lie outside them.
-const MARGIN_SIDE: f64 = 0.25;
-const MARGIN_BOTTOM: f64 = 0.25;
-/// More above the box, because hair identifies a child as well as a face does.
-const MARGIN_TOP: f64 = 0.40;
-
-/// Covers are widened to whole 16x16 JPEG blocks (8x8 luma, 2x2-subsampled chroma).
-/// A block that straddles a cover's edge rings with the photo's detail on the cover
-/// side; on a small face that ringing kept a quarter of the detail. A cover made of
-/// whole blocks encodes flat.
-const JPEG_BLOCK: u32 = 16;
-
-/// A face, in pixels of the upright original (top-left origin).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoverBox {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
+pub use guardian_models::cover::CoverBox;
 
 /// A finished preview: a baseline JPEG with no EXIF, XMP, ICC or comment segment.
 #[derive(Debug, Clone)]
@@ -95,9 +72,7 @@ pub fn make_preview(
         fill(&mut preview, Cover::whole(preview_width, preview_height));
     } else {
         for face in faces {
-            if let Some(cover) =
-                cover_in_preview(face, (width, height), (preview_width, preview_height))
-            {
+            if let Some(cover) = cover_in(face, (width, height), (preview_width, preview_height)) {
                 fill(&mut preview, cover);
             }
         }
@@ -113,30 +88,6 @@ pub fn make_preview(
     })
 }
 
-/// A half-open rectangle in preview pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cover {
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
-}
-
-impl Cover {
-    fn from_edges(x0: u32, y0: u32, x1: u32, y1: u32) -> Self {
-        Cover { x0, y0, x1, y1 }
-    }
-
-    fn whole(width: u32, height: u32) -> Self {
-        Cover::from_edges(0, 0, width, height)
-    }
-
-    #[cfg(test)]
-    fn contains(&self, x: u32, y: u32) -> bool {
-        (self.x0..self.x1).contains(&x) && (self.y0..self.y1).contains(&y)
-    }
-}
-
 /// The preview's size: the long side at most `PREVIEW_MAX_SIDE`, never enlarged, the aspect
 /// ratio kept, and no side below one pixel (a 5000x1 strip stays encodable).
 fn preview_size(width: u32, height: u32) -> (u32, u32) {
@@ -150,53 +101,11 @@ fn preview_size(width: u32, height: u32) -> (u32, u32) {
     (scaled(width), scaled(height))
 }
 
-/// Grows a face box by the margins, clamps it to the original and maps it into preview
-/// pixels, rounding outwards so a cover never falls short of the face. `None` when the box
-/// is empty or lies wholly outside the picture.
-fn cover_in_preview(face: &CoverBox, original: (u32, u32), preview: (u32, u32)) -> Option<Cover> {
-    if face.width == 0 || face.height == 0 {
-        return None;
-    }
-
-    // f64 holds every u32 exactly, so x + width cannot overflow as it could in u32.
-    let (w, h) = (f64::from(face.width), f64::from(face.height));
-    let (x, y) = (f64::from(face.x), f64::from(face.y));
-    let (original_w, original_h) = (f64::from(original.0), f64::from(original.1));
-
-    let left = (x - MARGIN_SIDE * w).max(0.0);
-    let right = (x + w + MARGIN_SIDE * w).min(original_w);
-    let top = (y - MARGIN_TOP * h).max(0.0);
-    let bottom = (y + h + MARGIN_BOTTOM * h).min(original_h);
-    if left >= right || top >= bottom {
-        return None;
-    }
-
-    let scale_x = f64::from(preview.0) / original_w;
-    let scale_y = f64::from(preview.1) / original_h;
-    // Each value is clamped into 0..=preview side before the cast, so `as` cannot truncate.
-    let to_px = |v: f64, max: u32| v.clamp(0.0, f64::from(max)) as u32;
-    let block_down = |v: u32| v - v % JPEG_BLOCK;
-    let block_up = |v: u32, max: u32| v.div_ceil(JPEG_BLOCK).saturating_mul(JPEG_BLOCK).min(max);
-    Some(Cover {
-        x0: block_down(to_px((left * scale_x).floor(), preview.0)),
-        y0: block_down(to_px((top * scale_y).floor(), preview.1)),
-        x1: block_up(to_px((right * scale_x).ceil(), preview.0), preview.0),
-        y1: block_up(to_px((bottom * scale_y).ceil(), preview.1), preview.1),
-    })
-}
-
-/// Paints a cover with the flat fill; the cover is already inside the image.
-fn fill(image: &mut RgbImage, cover: Cover) {
-    for y in cover.y0..cover.y1.min(image.height()) {
-        for x in cover.x0..cover.x1.min(image.width()) {
-            image.put_pixel(x, y, COVER_FILL);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use guardian_models::cover::COVER_FILL;
+    use image::Rgb;
 
     use guardian_e2e::testdata;
 
@@ -355,7 +264,7 @@ mod tests {
 
             let covers: Vec<Cover> = faces
                 .iter()
-                .filter_map(|f| cover_in_preview(f, original, size))
+                .filter_map(|f| cover_in(f, original, size))
                 .collect();
             let psnr = psnr_outside(&reference, &decoded, &covers);
             assert!(
@@ -394,11 +303,11 @@ mod tests {
         // 580..640 x 408..480), clamped to the frame and widened to whole JPEG blocks.
         let size = (640, 480);
         assert_eq!(
-            cover_in_preview(&left, size, size),
+            cover_in(&left, size, size),
             Some(Cover::from_edges(0, 160, 64, 304))
         );
         assert_eq!(
-            cover_in_preview(&corner, size, size),
+            cover_in(&corner, size, size),
             Some(Cover::from_edges(576, 400, 640, 480))
         );
     }
@@ -416,9 +325,9 @@ mod tests {
         let preview = make_preview(&upright, &odd, false).expect("preview");
         assert_eq!((preview.width, preview.height), (64, 48));
         // Only the last box covers anything: it spans the full width.
-        assert_eq!(cover_in_preview(&odd[0], (64, 48), (64, 48)), None);
-        assert_eq!(cover_in_preview(&odd[2], (64, 48), (64, 48)), None);
-        assert_eq!(cover_in_preview(&odd[3], (64, 48), (64, 48)), None);
+        assert_eq!(cover_in(&odd[0], (64, 48), (64, 48)), None);
+        assert_eq!(cover_in(&odd[2], (64, 48), (64, 48)), None);
+        assert_eq!(cover_in(&odd[3], (64, 48), (64, 48)), None);
 
         let empty = RgbImage::new(0, 0);
         assert!(matches!(

@@ -7,6 +7,7 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use guardian_models::cover::{cover_in, fill, Cover, CoverBox};
 use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits};
 use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, ProtocolError, PREVIEW_MAX_SIDE};
 use image::codecs::jpeg::JpegEncoder;
@@ -100,35 +101,42 @@ pub fn for_viewer(
 ) -> Result<Vec<u8>, RenderError> {
     // A preview starts from the shared preview-sized copy; an original from
     // a fresh full decode.
-    let (mut image, scale, same_frame) = match size {
+    let (mut image, original, same_frame) = match size {
         Size::Preview => {
             let base = hub
                 .previews
                 .get_or_make(photo_id, || preview_base(hub, photo_id))?;
-            (base.image.clone(), base.scale, base.same_frame)
+            (base.image.clone(), base.original, base.same_frame)
         }
         Size::Original => {
             let (details, image) = open_upright(hub, photo_id)?;
             let same_frame = image.dimensions() == (details.width, details.height);
-            (image, 1.0, same_frame)
+            (image, (details.width, details.height), same_frame)
         }
     };
 
     if covering.everything || (!covering.faces.is_empty() && !same_frame) {
         // Boxes measured on another frame cannot be trusted to line up, so
         // nothing is shown rather than a face.
-        let whole = FaceRect {
-            x: 0,
-            y: 0,
-            width: image.width(),
-            height: image.height(),
-        };
-        cover(&mut image, &whole);
+        let (width, height) = image.dimensions();
+        fill(&mut image, Cover::whole(width, height));
     } else {
+        // The device's own rule, so a face is hidden the same way on its
+        // screen and for every family.
+        let target = image.dimensions();
         for face in &covering.faces {
-            cover(&mut image, &scaled_outward(face, scale));
+            let face = CoverBox {
+                x: face.x,
+                y: face.y,
+                width: face.width,
+                height: face.height,
+            };
+            if let Some(cover) = cover_in(&face, original, target) {
+                fill(&mut image, cover);
+            }
         }
     }
+
     let style = match size {
         Size::Original => MarkStyle::Repeated,
         Size::Preview => MarkStyle::Strip,
@@ -161,8 +169,8 @@ pub const PREVIEW_CACHE_ENTRIES: usize = 32;
 /// One photo at preview size, before any face is covered.
 pub struct PreviewBase {
     image: RgbImage,
-    /// Preview pixels per original pixel.
-    scale: f64,
+    /// The size of the upright original it was scaled from.
+    original: (u32, u32),
     /// The decoded original had the size the device measured its boxes on.
     same_frame: bool,
 }
@@ -206,10 +214,10 @@ impl PreviewCache {
 fn preview_base(hub: &Hub, photo_id: Uuid) -> Result<PreviewBase, RenderError> {
     let (details, image) = open_upright(hub, photo_id)?;
     let same_frame = image.dimensions() == (details.width, details.height);
-    let full_width = image.width().max(1);
+    let (full_width, full_height) = image.dimensions();
     let image = shrink(image, PREVIEW_MAX_SIDE);
     Ok(PreviewBase {
-        scale: f64::from(image.width()) / f64::from(full_width),
+        original: (full_width, full_height),
         same_frame,
         image,
     })
@@ -227,7 +235,8 @@ pub fn for_review(
     let base = hub
         .previews
         .get_or_make(photo_id, || preview_base(hub, photo_id))?;
-    let (mut image, scale) = (base.image.clone(), base.scale);
+    let mut image = base.image.clone();
+    let scale = f64::from(image.width()) / f64::from(base.original.0.max(1));
 
     for face in faces {
         let colour = if face.child_id.is_some() {
@@ -306,24 +315,6 @@ fn shrink(image: RgbImage, max_side: u32) -> RgbImage {
     imageops::resize(&image, new_width, new_height, FilterType::Triangle)
 }
 
-/// A box scaled to a smaller image, rounded outward so that it still holds
-/// every pixel of what it covered.
-fn scaled_outward(rect: &FaceRect, scale: f64) -> FaceRect {
-    if scale == 1.0 {
-        return *rect;
-    }
-    let left = (f64::from(rect.x) * scale).floor();
-    let top = (f64::from(rect.y) * scale).floor();
-    let right = (f64::from(rect.x.saturating_add(rect.width)) * scale).ceil();
-    let bottom = (f64::from(rect.y.saturating_add(rect.height)) * scale).ceil();
-    FaceRect {
-        x: left as u32,
-        y: top as u32,
-        width: (right - left) as u32,
-        height: (bottom - top) as u32,
-    }
-}
-
 fn scaled(rect: &FaceRect, scale: f64) -> FaceRect {
     let at = |value: u32| (f64::from(value) * scale).round() as u32;
     FaceRect {
@@ -358,35 +349,6 @@ fn outline(image: &mut RgbImage, rect: &FaceRect, colour: Rgb<u8>) {
     }
 }
 
-/// The grey that covers a face.
-const COVER_COLOUR: Rgb<u8> = Rgb([128, 128, 128]);
-
-/// Fills a face box, grown by a fifth of its size on every side for hair and
-/// ears, clamped to the image.
-fn cover(image: &mut RgbImage, face: &FaceRect) {
-    let (width, height) = image.dimensions();
-    let margin_x = face.width / 5;
-    let margin_y = face.height / 5;
-    let left = face.x.saturating_sub(margin_x).min(width);
-    let top = face.y.saturating_sub(margin_y).min(height);
-    let right = face
-        .x
-        .saturating_add(face.width)
-        .saturating_add(margin_x)
-        .min(width);
-    let bottom = face
-        .y
-        .saturating_add(face.height)
-        .saturating_add(margin_y)
-        .min(height);
-
-    for y in top..bottom {
-        for x in left..right {
-            image.put_pixel(x, y, COVER_COLOUR);
-        }
-    }
-}
-
 fn open_envelope(hub: &Hub, photo_id: Uuid) -> Result<PhotoEnvelope, RenderError> {
     let bytes = hub.store.envelope(photo_id)?;
     let envelope = PhotoEnvelope::from_bytes(&bytes)
@@ -405,48 +367,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_box_scaled_down_still_holds_every_pixel_it_covered() {
+    fn an_outline_sits_just_outside_its_box_and_is_clamped() {
+        let mut image = RgbImage::from_pixel(40, 30, Rgb([0, 0, 0]));
         let face = FaceRect {
-            x: 101,
-            y: 99,
-            width: 37,
-            height: 41,
+            x: 10,
+            y: 10,
+            width: 10,
+            height: 10,
         };
-        let small = scaled_outward(&face, 0.3);
-        // 101 * 0.3 = 30.3 and (101 + 37) * 0.3 = 41.4: pixels 30 to 41.
-        assert_eq!((small.x, small.width), (30, 12));
-        // 99 * 0.3 = 29.7 and (99 + 41) * 0.3 = 42.0: pixels 29 to 41.
-        assert_eq!((small.y, small.height), (29, 13));
-        assert_eq!(scaled_outward(&face, 1.0), face);
-    }
-
-    #[test]
-    fn a_cover_is_clamped_to_the_image() {
-        let mut image = RgbImage::from_pixel(100, 80, Rgb([0, 0, 0]));
-        // Half off the right edge and the bottom, as in case C03.
-        cover(
-            &mut image,
-            &FaceRect {
-                x: 80,
-                y: 60,
-                width: 40,
-                height: 40,
-            },
+        outline(&mut image, &face, NAMED_OUTLINE);
+        assert_eq!(*image.get_pixel(9, 10), NAMED_OUTLINE);
+        assert_eq!(*image.get_pixel(7, 7), NAMED_OUTLINE);
+        assert_eq!(
+            *image.get_pixel(10, 10),
+            Rgb([0, 0, 0]),
+            "the face is left as it is"
         );
-        assert_eq!(*image.get_pixel(99, 79), COVER_COLOUR);
-        // The margin reaches a fifth of the box beyond it on the left.
-        assert_eq!(*image.get_pixel(72, 52), COVER_COLOUR);
-        assert_eq!(*image.get_pixel(71, 52), Rgb([0, 0, 0]));
+        assert_eq!(*image.get_pixel(6, 10), Rgb([0, 0, 0]));
 
-        // A box wholly outside the image changes nothing and does not panic.
-        cover(
-            &mut image,
-            &FaceRect {
-                x: u32::MAX - 1,
-                y: u32::MAX - 1,
-                width: u32::MAX,
-                height: 5,
-            },
-        );
+        // Off the edge: clamped, no panic.
+        let edge = FaceRect {
+            x: 35,
+            y: 25,
+            width: 100,
+            height: 100,
+        };
+        outline(&mut image, &edge, UNKNOWN_OUTLINE);
+        assert_eq!(*image.get_pixel(33, 24), UNKNOWN_OUTLINE);
     }
 }

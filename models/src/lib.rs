@@ -24,6 +24,7 @@
 //! ```
 
 mod centerface;
+pub mod cover;
 pub mod embedded;
 mod error;
 mod face;

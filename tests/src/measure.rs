@@ -54,15 +54,47 @@ impl Region {
         }
     }
 
-    /// What the hub covers for this face box, in the same pixels: the box
-    /// grown by a fifth of its width and height (whole pixels) on each side.
+    /// At least what the hub covers for this face box, in the same pixels:
+    /// the box grown by a quarter of its size on the sides and below and by
+    /// two fifths above (for the hair), as the device and the hub both do.
+    /// They also round the cover out to whole 16-pixel JPEG blocks of the
+    /// picture they draw on, so the real cover is a little larger still.
     pub fn hub_cover(&self) -> Region {
-        let (mx, my) = ((self.w / 5.0).floor(), (self.h / 5.0).floor());
+        let (side, top, bottom) = (0.25 * self.w, 0.40 * self.h, 0.25 * self.h);
         Region {
-            x: self.x - mx,
-            y: self.y - my,
-            w: self.w + 2.0 * mx,
-            h: self.h + 2.0 * my,
+            x: self.x - side,
+            y: self.y - top,
+            w: self.w + 2.0 * side,
+            h: self.h + top + bottom,
+        }
+    }
+
+    /// Exactly what the hub paints grey for this face box (given in pixels
+    /// of the `original` picture) on a picture of size `target`: the box
+    /// grown as in [`Region::hub_cover`], clamped, scaled, and rounded out to
+    /// whole 16-pixel JPEG blocks. Written here again, not taken from the
+    /// hub, so the test checks the rule rather than repeating it.
+    pub fn hub_cover_in(&self, original: (u32, u32), target: (u32, u32)) -> Region {
+        const BLOCK: f64 = 16.0;
+        let grown = self.hub_cover();
+        let (sx, sy) = (
+            f64::from(target.0) / f64::from(original.0),
+            f64::from(target.1) / f64::from(original.1),
+        );
+        let (tw, th) = (f64::from(target.0), f64::from(target.1));
+        let left = (grown.x.max(0.0) * sx).floor();
+        let top = (grown.y.max(0.0) * sy).floor();
+        let right = ((grown.x + grown.w).min(f64::from(original.0)) * sx).ceil();
+        let bottom = ((grown.y + grown.h).min(f64::from(original.1)) * sy).ceil();
+        let x0 = (left / BLOCK).floor() * BLOCK;
+        let y0 = (top / BLOCK).floor() * BLOCK;
+        let x1 = ((right / BLOCK).ceil() * BLOCK).min(tw);
+        let y1 = ((bottom / BLOCK).ceil() * BLOCK).min(th);
+        Region {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
         }
     }
 

@@ -342,6 +342,7 @@ fn a_photo_reaches_a_parent_once_a_teacher_names_their_child_with_only_that_chil
     // is covered and keeps less than a tenth of its detail, and the rest of
     // the picture is intact.
     let mut covered_faces = 0;
+    let mut exposed: Vec<String> = Vec::new();
     let (mut measured, mut measurable) = (0.0, 0.0);
     for name in BOXED {
         let photo = review[name];
@@ -373,7 +374,7 @@ fn a_photo_reaches_a_parent_once_a_teacher_names_their_child_with_only_that_chil
             .collect();
         let covers: Vec<Region> = covered
             .iter()
-            .map(|r| r.hub_cover().scaled(scale))
+            .map(|r| r.hub_cover_in(source.dimensions(), preview.dimensions()))
             .collect();
         let marked = Marked::new(&preview, &reference, &covers);
 
@@ -394,6 +395,10 @@ fn a_photo_reaches_a_parent_once_a_teacher_names_their_child_with_only_that_chil
                 .scaled(scale)
                 .grown_by(-1.0);
             let detail = marked.detail(under_cover);
+            let whole = marked.detail(m.annotated.scaled(scale).grown_by(-1.0));
+            if whole.is_telling() && !whole.is_covered() {
+                exposed.push(format!("{name} {:?}", m.annotated));
+            }
             measured += detail.measured * under_cover.area();
             measurable += under_cover.area();
             assert!(
@@ -431,6 +436,10 @@ fn a_photo_reaches_a_parent_once_a_teacher_names_their_child_with_only_that_chil
         }
     }
     assert_eq!(covered_faces, 51 - BOXED.len());
+    // Measured over the whole annotated box, not just where the cover lies:
+    // a hand-drawn box may reach beyond the detector's margin, but on at
+    // most two faces may any detail be left.
+    assert!(exposed.len() <= 2, "faces left partly visible: {exposed:?}");
     assert!(
         measured >= 0.5 * measurable,
         "the watermark hid most of the covered faces from the measure"
@@ -505,7 +514,10 @@ fn a_photo_reaches_a_parent_once_a_teacher_names_their_child_with_only_that_chil
         .faces
         .iter()
         .filter(|face| face.n != own.n)
-        .map(|face| face.region.hub_cover())
+        .map(|face| {
+            face.region
+                .hub_cover_in(source.dimensions(), source.dimensions())
+        })
         .collect();
     let marked = Marked::new(&delivered, &source, &covered);
     let shown = marked.detail(own.annotated);
