@@ -68,7 +68,8 @@ pub enum AuditKind {
     PhotoReleased,
     /// Original requests and links ended because a consent was withdrawn.
     RequestsWithdrawn,
-    ExportDelivered,
+    ExportStarted,
+    ExportFinished,
     MessageDropped,
     RequestRefused,
 }
@@ -112,7 +113,8 @@ impl AuditKind {
             Self::FaceNamed => "face_named",
             Self::PhotoReleased => "photo_released",
             Self::RequestsWithdrawn => "requests_withdrawn",
-            Self::ExportDelivered => "export_delivered",
+            Self::ExportStarted => "export_started",
+            Self::ExportFinished => "export_finished",
             Self::MessageDropped => "message_dropped",
             Self::RequestRefused => "request_refused",
         }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::accounts::{normalise_phone, AccountError, Role};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::codes;
-use crate::db::to_millis;
+use crate::db::{self, to_millis};
 use crate::store::sqlite_uuid;
 use crate::Hub;
 
@@ -251,6 +251,18 @@ pub fn erase(hub: &Hub, child_id: Uuid, by: Actor) -> Result<Erased, AccountErro
                 "faces_unnamed": erased.faces_unnamed,
             })),
     )?;
+
+    // A reader (the web server) can hold the log open and keep the
+    // checkpoint from finishing; the next one after an erasure does.
+    match db::checkpoint(&conn) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(%child_id, "the database is busy: the erased child's old pages stay in its log until the next checkpoint")
+        }
+        Err(error) => {
+            tracing::warn!(%error, %child_id, "the erased child's old pages stay in the database log until the next checkpoint")
+        }
+    }
     Ok(erased)
 }
 

@@ -201,6 +201,17 @@ pub enum DbError {
     TooNew { path: String, found: i64 },
 }
 
+/// Copies the write-ahead log into the database file and empties it. Deleted
+/// rows are overwritten in place (`secure_delete`), but their old pages stay
+/// in the log until this runs: an erasure calls it so that a child's name is
+/// gone from the files too, backups made afterwards included.
+/// Returns whether it finished: another process reading the database (the
+/// web server beside a command) can hold it back until a later checkpoint.
+pub fn checkpoint(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+    Ok(busy == 0)
+}
+
 /// A shared connection to the hub database.
 ///
 /// SQLite serialises writers anyway, and the hub's statements take
@@ -221,7 +232,8 @@ impl Db {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON;",
         )
         .map_err(open_error)?;
 

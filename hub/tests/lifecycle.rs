@@ -17,6 +17,9 @@ use serde_json::json;
 use uuid::Uuid;
 use web_support::*;
 
+/// Leo's full name, distinctive enough to search the database files for.
+const CHILD_NAME: &str = "Leo Quintanilla-Arbeloa";
+
 struct Families {
     t: TestHub,
     lena: ParentLogin,
@@ -46,7 +49,7 @@ fn families() -> Families {
     t.add_classroom("Class A");
     let lena = t.add_guardian("Lena", "+34600000011");
     let marco = t.add_guardian("Marco", "+34600000012");
-    let leo = t.add_child_of("Class A", "Leo", &lena);
+    let leo = t.add_child_of("Class A", CHILD_NAME, &lena);
     let mia = t.add_child_of("Class A", "Mia", &marco);
     for (family, child) in [(&lena, leo), (&marco, mia)] {
         for purpose in Purpose::ALL {
@@ -225,6 +228,17 @@ async fn erasing_a_child_removes_their_photos_names_consents_and_links() {
         .audit_rows()
         .iter()
         .all(|row| !row.flat().contains("Leo")));
+    // Nor in the database's files, where deleted rows could linger in free
+    // pages or in the write-ahead log (and then in every backup).
+    for file in ["hub.sqlite", "hub.sqlite-wal"] {
+        let bytes = std::fs::read(f.t.dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(CHILD_NAME.len())
+                .any(|w| w == CHILD_NAME.as_bytes()),
+            "{file} still holds the erased child's name"
+        );
+    }
 
     // Lena has no child left to see photos through.
     let listed = f.t.send(get("/api/photos", Some(&lena))).await.json();
@@ -237,6 +251,13 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
     let lena = f.t.login(&f.lena.phone).await;
     f.t.send(get(&format!("/api/photos/{}/preview", f.both), Some(&lena)))
         .await;
+    // Marco looks at the photo his child shares with Leo.
+    let marco = f.t.login(&f.marco.phone).await;
+    f.t.send(get(
+        &format!("/api/photos/{}/preview", f.both),
+        Some(&marco),
+    ))
+    .await;
 
     let answer =
         f.t.send(get(&format!("/api/children/{}/export", f.leo), Some(&lena)))
@@ -289,7 +310,7 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
         serde_json::from_str::<serde_json::Value>(&text).unwrap()
     };
     let child = read_json(&mut archive, "child.json");
-    assert_eq!(child["name"], "Leo");
+    assert_eq!(child["name"], CHILD_NAME);
     assert_eq!(child["consents"]["history"].as_array().unwrap().len(), 2);
     let audit = read_json(&mut archive, "audit.json");
     let entries = audit.as_array().unwrap();
@@ -300,10 +321,21 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
     assert!(kinds.contains(&"child_added"), "{kinds:?}");
     assert!(kinds.contains(&"consent_changed"), "{kinds:?}");
     assert!(kinds.contains(&"preview_viewed"), "{kinds:?}");
-    // Nothing about Mia's own photo.
-    assert!(!audit.to_string().contains(&f.mia_alone.to_string()));
+    // Nothing about Mia's own photo, nor who named which face (that would
+    // tie other children's ids to faces), nor who Marco is: of other
+    // people's entries only the kind, time and role are kept.
+    let text = audit.to_string();
+    assert!(!text.contains(&f.mia_alone.to_string()));
+    assert!(!text.contains(&f.mia.to_string()), "Mia's id leaked");
+    assert!(!text.contains(&f.marco.id.to_string()), "Marco's id leaked");
+    assert!(!kinds.contains(&"face_named"), "{kinds:?}");
+    let marcos_view = entries
+        .iter()
+        .find(|e| e["kind"] == "preview_viewed" && e["actor"] == "parent")
+        .expect("Marco's view, by role only");
+    assert!(marcos_view.get("ip").is_none() && marcos_view.get("detail").is_none());
 
-    let exported = f.t.audit_of("export_delivered");
+    let exported = f.t.audit_of("export_started");
     assert_eq!(exported.len(), 1);
     assert_eq!(
         exported[0].subject.as_deref(),
@@ -328,7 +360,7 @@ async fn another_familys_child_cannot_be_exported() {
     ))
     .await
     .assert_error(StatusCode::FORBIDDEN, "wrong_role");
-    assert!(f.t.audit_of("export_delivered").is_empty());
+    assert!(f.t.audit_of("export_started").is_empty());
 }
 
 #[tokio::test]
@@ -358,4 +390,54 @@ async fn an_unlinked_parent_loses_the_childs_photos_and_open_requests_at_once() 
     let marco = f.t.login(&f.marco.phone).await;
     let listed = f.t.send(get("/api/photos", Some(&marco))).await.json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_export_under_way_stops_when_the_parent_is_unlinked() {
+    let f = families();
+    // Enough large photos that the archive cannot all be written before the
+    // browser reads it.
+    let source = guardian_e2e::measure::load_upright(&testdata("mde_cafe_group_7mp.jpg"));
+    let face = guardian_protocol::FaceRect {
+        x: source.width() / 3,
+        y: source.height() / 3,
+        width: 200,
+        height: 200,
+    };
+    for _ in 0..8 {
+        let photo =
+            f.t.add_unreviewed_photo_with_faces("Class A", "mde_cafe_group_7mp.jpg", vec![face]);
+        review::name_face(&f.t.hub, photo, 0, Some(f.leo), Actor::Operator).unwrap();
+        review::release(&f.t.hub, photo, false, Actor::Operator).unwrap();
+    }
+    let lena = f.t.login(&f.lena.phone).await;
+
+    let mut request = get(&format!("/api/children/{}/export", f.leo), Some(&lena));
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+            PEER.parse().unwrap(),
+        ));
+    let response = tower::ServiceExt::oneshot(f.t.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    children::unlink_guardian(&f.t.hub, &f.lena.phone, f.leo, Actor::Operator).unwrap();
+
+    // The rest of the body breaks off: no whole archive of ten photos leaves.
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+    match body {
+        Err(_) => {}
+        Ok(bytes) => {
+            let archive = zip::ZipArchive::new(Cursor::new(bytes.to_vec()));
+            let photos = archive.map_or(0, |a| {
+                a.file_names()
+                    .filter(|n| n.as_ref().is_ok_and(|n| n.starts_with("photos/")))
+                    .count()
+            });
+            assert!(photos < 10, "the whole archive went out after the unlink");
+        }
+    }
+    assert!(f.t.audit_of("export_finished").is_empty());
 }

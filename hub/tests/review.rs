@@ -153,6 +153,23 @@ async fn a_teacher_names_faces_adds_missed_ones_and_every_step_is_audited() {
     assert_eq!(moved["faces"][0]["child_id"], serde_json::Value::Null);
     assert_eq!(moved["faces"][1]["child_id"], s.leo.to_string());
 
+    // The child must be said, even when it is nobody: a missing or
+    // misspelt field is refused, not taken as "unknown".
+    for body in [
+        json!({}),
+        json!({ "childId": s.leo }),
+        json!({ "child_id": "Leo" }),
+    ] {
+        s.t.send(post_json(&name_path(s.photo, 1), Some(&teacher), &body))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let still =
+        s.t.send(get(&format!("/api/review/{}", s.photo), Some(&teacher)))
+            .await
+            .json();
+    assert_eq!(still["faces"][1]["child_id"], s.leo.to_string());
+
     // A child of another classroom, a face that does not exist.
     s.t.send(post_json(
         &name_path(s.photo, 0),

@@ -9,13 +9,19 @@
 //!   children covered unless they consented, watermarked with the guardian's
 //!   name) at preview size: full originals still go through the SMS code one
 //!   by one, so a stolen password does not yield them in bulk;
-//! - `audit.json`, the audit entries about the child and about those photos.
-//!   Other people's addresses are left out of it.
+//! - `audit.json`, the audit entries about the child, and, about those photos,
+//!   the guardian's own entries whole and only the kind, time and role of
+//!   everyone else's.
 //!
 //! The archive is streamed as it is written, one photo in memory at a time,
 //! so a child with hundreds of photos does not need hundreds of them in RAM.
+//! Each photo is rendered by what the guardian may see as it is written: a
+//! consent withdrawn during a long download covers the child in the photos
+//! still to come, and an unlink or an erasure ends the download.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -23,7 +29,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tracing::instrument;
 use uuid::Uuid;
 use zip::write::SimpleFileOptions;
@@ -32,14 +38,14 @@ use zip::{CompressionMethod, ZipWriter};
 use super::client_ip::ClientIp;
 use super::consents::consent_state;
 use super::error::ApiError;
-use super::photos::{parse_id, rfc3339, viewer_mark, visible_photo, GuardianPhoto};
+use super::photos::{parse_id, render_for, rfc3339, viewer_mark, visible_photo};
 use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Parent;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::children::{self, Child};
 use crate::db::from_millis;
-use crate::render::{self, Size};
+use crate::render::Size;
 use crate::visibility;
 use crate::watermark::ViewerMark;
 use crate::Hub;
@@ -58,8 +64,16 @@ pub async fn export(
     let child_id = parse_id(&id)?;
     tracing::Span::current().record("child_id", tracing::field::display(child_id));
 
-    // Everything that decides what goes in is read, and the export audited,
-    // before the first byte is sent.
+    // A stalled download holds its slot until its send times out; a few at
+    // a time keep previews and originals flowing for everyone else.
+    let slot = state
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy)?;
+
+    // What goes in is chosen, and the export audited, before the first byte
+    // is sent; each photo is checked again as it is written.
     let hub = state.hub.clone();
     let parent = session.parent.clone();
     let contents = blocking(move || gather(&hub, &parent, child_id, ip)).await?;
@@ -69,16 +83,30 @@ pub async fn export(
     );
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    let permit = state.render_permit().await?;
-    let (hub, marked) = (state.hub.clone(), state.watermarks);
+    let writer = ArchiveWriter {
+        hub: state.hub.clone(),
+        parent: session.parent.clone(),
+        renders: state.renders.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        marked: state.watermarks,
+    };
     let span = tracing::Span::current();
     let failure = sender.clone();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let _permit = permit;
-        let photos = contents.photos.len();
-        match write_archive(&hub, &contents, marked, ChunkSender::new(sender)) {
-            Ok(()) => tracing::info!(photos, "archive sent"),
+        let _slot = slot;
+        let out = ChunkSender::new(sender, writer.runtime.clone());
+        match writer.write(&contents, out) {
+            Ok(photos) => {
+                tracing::info!(photos, "archive sent");
+                let finished =
+                    AuditEvent::new(AuditKind::ExportFinished, Actor::Parent(writer.parent.id))
+                        .subject(contents.child.id)
+                        .detail(json!({ "access_id": contents.mark.access_id, "photos": photos }));
+                if let Err(error) = record(&writer.hub, finished) {
+                    tracing::error!(%error, "archive sent but its audit entry failed");
+                }
+            }
             Err(error) => {
                 // Ending the body with an error breaks the connection, so the
                 // browser reports a failed download instead of saving a
@@ -113,7 +141,9 @@ pub async fn export(
 struct Contents {
     child: Child,
     child_json: Value,
-    photos: Vec<GuardianPhoto>,
+    /// The photos the guardian may see now; each is checked again when it
+    /// is written.
+    photos: Vec<Uuid>,
     audit_json: Value,
     mark: ViewerMark,
     exported_at: DateTime<Utc>,
@@ -127,9 +157,9 @@ fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Co
     let child = children::get(hub, child_id)?.ok_or(ApiError::NotFound)?;
 
     let photo_ids = visibility::released_photos_of_child(&hub.db.lock(), child_id)?;
-    let photos: Vec<GuardianPhoto> = photo_ids
-        .iter()
-        .filter_map(|id| visible_photo(hub, parent, *id).ok())
+    let photos: Vec<Uuid> = photo_ids
+        .into_iter()
+        .filter(|id| visible_photo(hub, parent, *id).is_ok())
         .collect();
 
     let mark = viewer_mark(hub, &parent.name, ip);
@@ -142,17 +172,14 @@ fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Co
         "exported_at": rfc3339(mark.at),
         "exported_for": parent.name,
     });
-    let audit_json = audit_entries(hub, parent, child_id, &photo_ids)?;
+    let audit_json = audit_entries(hub, parent, child_id, &photos)?;
 
     record(
         hub,
-        AuditEvent::new(AuditKind::ExportDelivered, Actor::Parent(parent.id))
+        AuditEvent::new(AuditKind::ExportStarted, Actor::Parent(parent.id))
             .subject(child_id)
             .ip(ip.chosen)
-            .detail(json!({
-                "access_id": mark.access_id,
-                "photos": photos.iter().map(|photo| photo.record.id).collect::<Vec<_>>(),
-            })),
+            .detail(json!({ "access_id": mark.access_id, "photos": photos })),
     )?;
 
     Ok(Contents {
@@ -165,8 +192,20 @@ fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Co
     })
 }
 
-/// The audit entries about the child or the photos in the archive, oldest
-/// first. Addresses are kept only on the guardian's own entries.
+/// What another person's entry about one of the archive's photos may tell:
+/// that the photo arrived, was released, or was looked at, and when.
+const PHOTO_EVENTS: [&str; 4] = [
+    "photo_received",
+    "photo_released",
+    "preview_viewed",
+    "original_delivered",
+];
+
+/// The audit entries about the child (its record, consents, links, exports)
+/// and about the photos in the archive, oldest first. The guardian's own
+/// entries are whole. Of other people's entries about the photos, only the
+/// kind, the time and the role of who acted are kept: not their id, address
+/// or details, which could name other children or other families.
 fn audit_entries(
     hub: &Hub,
     parent: &Parent,
@@ -176,14 +215,14 @@ fn audit_entries(
     let conn = hub.db.lock();
     let mut statement = conn.prepare(
         "SELECT seq, at, kind, actor, subject, ip, detail FROM audit_log
-         WHERE subject = ?1 OR instr(detail, ?1) > 0
-            OR subject IN (SELECT value FROM json_each(?2))
+         WHERE subject = ?1 OR subject IN (SELECT value FROM json_each(?2))
          ORDER BY seq",
     )?;
     let photo_list = serde_json::to_string(photo_ids).map_err(ApiError::internal)?;
     let own_actor = Actor::Parent(parent.id).to_string();
+    let child = child_id.to_string();
 
-    let rows = statement.query_map([child_id.to_string(), photo_list], |row| {
+    let rows = statement.query_map([child.clone(), photo_list], |row| {
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, i64>(1)?,
@@ -198,63 +237,104 @@ fn audit_entries(
     let mut entries = Vec::new();
     for row in rows {
         let (seq, at, kind, actor, subject, ip, detail) = row?;
+        let about_child = subject.as_deref() == Some(child.as_str());
         let own = actor == own_actor;
-        let mut detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
-        if !own {
-            if let Some(fields) = detail.as_object_mut() {
-                fields.remove("peer_ip");
-            }
-        }
-        entries.push(json!({
-            "seq": seq,
-            "at": rfc3339(from_millis(at)),
-            "kind": kind,
-            "actor": actor,
-            "subject": subject,
-            "ip": if own { ip } else { None },
-            "detail": detail,
-        }));
+        let entry = if own || about_child {
+            let detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
+            json!({
+                "seq": seq,
+                "at": rfc3339(from_millis(at)),
+                "kind": kind,
+                "actor": actor,
+                "subject": subject,
+                "ip": if own { ip } else { None },
+                "detail": detail,
+            })
+        } else if PHOTO_EVENTS.contains(&kind.as_str()) {
+            let role = actor.split(':').next().unwrap_or("someone");
+            json!({
+                "seq": seq,
+                "at": rfc3339(from_millis(at)),
+                "kind": kind,
+                "actor": role,
+                "subject": subject,
+            })
+        } else {
+            continue;
+        };
+        entries.push(entry);
     }
     Ok(Value::Array(entries))
 }
 
-fn write_archive(
-    hub: &Hub,
-    contents: &Contents,
+/// Writes an archive, one photo at a time, each rendered by what the
+/// guardian may see as it is written.
+struct ArchiveWriter {
+    hub: Arc<Hub>,
+    parent: Parent,
+    renders: Arc<Semaphore>,
+    runtime: tokio::runtime::Handle,
     marked: bool,
-    out: ChunkSender,
-) -> Result<(), ApiError> {
-    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
-    let mut zip = ZipWriter::new_stream(out);
-    let add = |zip: &mut ZipWriter<_>, name: &str, bytes: &[u8]| -> Result<(), ApiError> {
-        zip.start_file(name, options).map_err(ApiError::internal)?;
-        zip.write_all(bytes).map_err(ApiError::internal)
-    };
+}
 
-    add(&mut zip, "README.txt", readme(contents).as_bytes())?;
-    add(
-        &mut zip,
-        "child.json",
-        &serde_json::to_vec_pretty(&contents.child_json).map_err(ApiError::internal)?,
-    )?;
-    for photo in &contents.photos {
-        let jpeg = render::for_viewer(
-            hub,
-            photo.record.id,
-            &photo.viewing.covering(),
-            Size::Preview,
-            marked.then_some(&contents.mark),
+impl ArchiveWriter {
+    /// Returns how many photos went in.
+    fn write(&self, contents: &Contents, out: ChunkSender) -> Result<usize, ApiError> {
+        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        let mut zip = ZipWriter::new_stream(out);
+        let add = |zip: &mut ZipWriter<_>, name: &str, bytes: &[u8]| -> Result<(), ApiError> {
+            zip.start_file(name, options).map_err(ApiError::internal)?;
+            zip.write_all(bytes).map_err(ApiError::internal)
+        };
+
+        add(&mut zip, "README.txt", readme(contents).as_bytes())?;
+        add(
+            &mut zip,
+            "child.json",
+            &serde_json::to_vec_pretty(&contents.child_json).map_err(ApiError::internal)?,
         )?;
-        add(&mut zip, &format!("photos/{}.jpg", photo.record.id), &jpeg)?;
-    }
-    add(
-        &mut zip,
-        "audit.json",
-        &serde_json::to_vec_pretty(&contents.audit_json).map_err(ApiError::internal)?,
-    )?;
 
-    let mut out = zip.finish().map_err(ApiError::internal)?.into_inner();
-    out.flush().map_err(ApiError::internal)
+        let mut written = 0;
+        for &photo_id in &contents.photos {
+            // A guardian unlinked or a child erased meanwhile ends the export.
+            if !children::is_guardian_of(&self.hub, self.parent.id, contents.child.id)? {
+                return Err(ApiError::NotFound);
+            }
+            // One rendering slot per photo, so a slow download does not hold
+            // one while it waits for the network.
+            let permit = self
+                .runtime
+                .block_on(self.renders.clone().acquire_owned())
+                .map_err(ApiError::internal)?;
+            let rendered = render_for(
+                &self.hub,
+                &self.parent,
+                photo_id,
+                Size::Preview,
+                self.marked.then_some(&contents.mark),
+            );
+            drop(permit);
+            let (jpeg, photo) = match rendered {
+                // No longer theirs to see (unnamed, purged, erased): left out.
+                Err(ApiError::NotFound) => continue,
+                other => other?,
+            };
+            if !photo.viewing.own_children().contains(&contents.child.id) {
+                continue;
+            }
+            add(&mut zip, &format!("photos/{photo_id}.jpg"), &jpeg)?;
+            written += 1;
+        }
+        add(
+            &mut zip,
+            "audit.json",
+            &serde_json::to_vec_pretty(&contents.audit_json).map_err(ApiError::internal)?,
+        )?;
+
+        let mut out = zip.finish().map_err(ApiError::internal)?.into_inner();
+        out.flush().map_err(ApiError::internal)?;
+        Ok(written)
+    }
 }
 
 fn readme(contents: &Contents) -> String {
@@ -279,13 +359,22 @@ fn readme(contents: &Contents) -> String {
 /// the guardian's browser goes away, writing fails and the export stops.
 struct ChunkSender {
     sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
     buffer: Vec<u8>,
 }
 
+/// How long a piece of the archive may wait for the browser to take it
+/// before the export is given up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl ChunkSender {
-    fn new(sender: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
+    fn new(
+        sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         Self {
             sender,
+            runtime,
             buffer: Vec::with_capacity(CHUNK_BYTES),
         }
     }
@@ -298,9 +387,15 @@ impl ChunkSender {
             &mut self.buffer,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.sender
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        let sent = self.runtime.block_on(tokio::time::timeout(
+            SEND_TIMEOUT,
+            self.sender.send(Ok(chunk)),
+        ));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+            Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub struct AppState {
     codes: Arc<Codes>,
     /// Originals being rendered at once, at most [`MAX_CONCURRENT_RENDERS`].
     renders: Arc<Semaphore>,
+    /// Archives being written at once, at most [`MAX_CONCURRENT_EXPORTS`].
+    exports: Arc<Semaphore>,
     logins: Arc<login_throttle::LoginThrottle>,
     /// Whether renderings carry the viewer's watermark: always, except in
     /// tests that measure pixels (see [`AppState::unmarked_for_tests`]).
@@ -83,6 +85,10 @@ pub struct AppState {
 /// 150 MB for 50 megapixels) and a core; more would queue anyway on a Pi.
 pub const MAX_CONCURRENT_RENDERS: usize = 2;
 
+/// Children's archives (see [`export`]) written at the same time; more are
+/// refused with 429 until one ends.
+pub const MAX_CONCURRENT_EXPORTS: usize = 2;
+
 impl AppState {
     pub fn new(hub: Arc<Hub>, sms: Arc<dyn SmsSender>) -> Self {
         let codes = Arc::new(Codes::new(hub.clone(), Arc::new(RandomCodes)));
@@ -91,6 +97,7 @@ impl AppState {
             sms,
             codes,
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+            exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
             logins: Arc::default(),
             watermarks: true,
         }

@@ -23,12 +23,12 @@ use zeroize::Zeroizing;
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::{ApiJson, Empty};
-use super::photos::{parse_id, viewer_mark, visible_photo};
+use super::photos::{parse_id, render_for, viewer_mark};
 use super::session::GuardianSession;
 use super::{blocking, record, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::codes::{OneTimeCode, Requester, CODE_VALIDITY};
-use crate::render::{self, Size};
+use crate::render::Size;
 
 /// The body of a code check. No `Debug`: it holds the code.
 #[derive(Deserialize)]
@@ -127,38 +127,21 @@ pub async fn download(
         span.record("photo_id", tracing::field::display(claimed.photo_id));
         span.record("request_id", tracing::field::display(claimed.request_id));
 
-        // What this parent may see is decided now, not when they asked: a
-        // consent withdrawn since then applies to this download too, and the
-        // link stays spent.
-        let photo = match visible_photo(&hub, &session.parent, claimed.photo_id) {
-            Ok(photo) if photo.viewing.original_allowed() => photo,
-            refused => {
-                let error = refused.err().unwrap_or(ApiError::OriginalNotAllowed);
-                record(
-                    &hub,
-                    AuditEvent::new(AuditKind::DownloadRefused, Actor::Parent(who.parent_id))
-                        .subject(claimed.request_id)
-                        .ip(ip.chosen)
-                        .detail(json!({ "refused": error.code() })),
-                )?;
-                return Err(error);
-            }
-        };
-
         let mark = viewer_mark(&hub, &session.parent.name, ip);
         span.record("access_id", tracing::field::display(mark.access_id));
 
-        // Render, then audit; an original the log does not know about is
-        // never sent. On failure the link is given back for another try.
-        let delivered = render::for_viewer(
+        // What this parent may see is decided as the original leaves, not
+        // when they asked: a consent withdrawn since then (even during the
+        // rendering) applies to this download too. Render, then audit; an
+        // original the log does not know about is never sent.
+        let delivered = render_for(
             &hub,
+            &session.parent,
             claimed.photo_id,
-            &photo.viewing.covering(),
             Size::Original,
             marked.then_some(&mark),
         )
-        .map_err(ApiError::from)
-        .and_then(|jpeg| {
+        .and_then(|(jpeg, photo)| {
             record(
                 &hub,
                 AuditEvent::new(AuditKind::OriginalDelivered, Actor::Parent(who.parent_id))
@@ -177,8 +160,22 @@ pub async fn download(
             )?;
             Ok(jpeg)
         });
+
+        // No longer theirs to have: refused and audited, and the link stays
+        // spent. Any other failure is the hub's: the link is given back for
+        // another try.
+        if let Err(error @ (ApiError::NotFound | ApiError::OriginalNotAllowed)) = &delivered {
+            record(
+                &hub,
+                AuditEvent::new(AuditKind::DownloadRefused, Actor::Parent(who.parent_id))
+                    .subject(claimed.request_id)
+                    .ip(ip.chosen)
+                    .detail(json!({ "refused": error.code() })),
+            )?;
+        }
         match delivered {
             Ok(jpeg) => Ok((claimed.photo_id, jpeg)),
+            Err(error @ (ApiError::NotFound | ApiError::OriginalNotAllowed)) => Err(error),
             Err(error) => {
                 codes.release(&claimed)?;
                 Err(error)

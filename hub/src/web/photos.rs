@@ -102,14 +102,13 @@ pub async fn preview(
     let _permit = state.render_permit().await?;
     let (hub, marked) = (state.hub.clone(), state.watermarks);
     let jpeg = blocking(move || {
-        let photo = visible_photo(&hub, &session.parent, photo_id)?;
         let mark = viewer_mark(&hub, &session.parent.name, ip);
         tracing::Span::current().record("access_id", tracing::field::display(mark.access_id));
 
-        let jpeg = render::for_viewer(
+        let (jpeg, photo) = render_for(
             &hub,
+            &session.parent,
             photo_id,
-            &photo.viewing.covering(),
             Size::Preview,
             marked.then_some(&mark),
         )?;
@@ -183,6 +182,38 @@ pub fn visible_photo(
         _ => Err(ApiError::NotFound),
     }
 }
+
+/// Renders a photo for a guardian by what they may see at the moment it
+/// leaves the hub: what they may see is read before the rendering and again
+/// after it, and a rendering made under a rule that changed meanwhile (a
+/// consent withdrawn during a slow render) is thrown away and made again.
+/// `NotFound` if the photo is no longer theirs to see; for an original,
+/// `OriginalNotAllowed` unless every child it shows uncovered consented.
+pub fn render_for(
+    hub: &Hub,
+    parent: &Parent,
+    photo_id: Uuid,
+    size: Size,
+    mark: Option<&ViewerMark>,
+) -> Result<(Vec<u8>, GuardianPhoto), ApiError> {
+    for _ in 0..RENDER_ATTEMPTS {
+        let before = visible_photo(hub, parent, photo_id)?;
+        if size == Size::Original && !before.viewing.original_allowed() {
+            return Err(ApiError::OriginalNotAllowed);
+        }
+        let jpeg = render::for_viewer(hub, photo_id, &before.viewing.covering(), size, mark)?;
+        let after = visible_photo(hub, parent, photo_id)?;
+        if after.viewing == before.viewing {
+            return Ok((jpeg, before));
+        }
+        tracing::info!(%photo_id, "what the viewer may see changed during the rendering; made again");
+    }
+    // Consents flipping on every attempt: let the viewer try again later.
+    Err(ApiError::Busy)
+}
+
+/// Renderings made before giving up on a photo whose rule keeps changing.
+const RENDER_ATTEMPTS: usize = 3;
 
 /// The facts a rendering names its viewer by, with a fresh access id.
 pub fn viewer_mark(hub: &Hub, name: &str, ip: ClientIp) -> ViewerMark {

@@ -69,10 +69,23 @@ pub struct ReviewPhoto {
     pub children: Vec<NameableChild>,
 }
 
-/// The body of `POST /api/photos/{id}/faces/{n}/name`.
+/// The body of `POST /api/photos/{id}/faces/{n}/name`. `child_id` must be
+/// there, `null` to make the face unknown: a misspelt or missing field is
+/// refused rather than taken as "unknown", which would hide the photo from
+/// the child's family without a word.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NameBody {
+    #[serde(deserialize_with = "present")]
     child_id: Option<Uuid>,
+}
+
+/// Reads an `Option` that must be present in the JSON, even if `null`.
+fn present<'de, D>(deserializer: D) -> Result<Option<Uuid>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<Uuid>::deserialize(deserializer)
 }
 
 /// The body of `POST /api/photos/{id}/faces`.
