@@ -4,13 +4,10 @@
 //! `cargo bench -p guardian-hub --bench ingest` prints the time per photo and
 //! the peak resident memory; it asserts nothing.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use guardian_hub::clock::SystemClock;
 use guardian_hub::ingest::{handle_message, Outcome};
-use guardian_hub::Hub;
 use guardian_protocol::{
     topics, DeviceMessage, FaceRect, PhotoDetails, PhotoEnvelope, PhotoUpload, SealedPhoto,
     SignedMessage, ENVELOPE_VERSION,
@@ -18,7 +15,7 @@ use guardian_protocol::{
 use uuid::Uuid;
 
 mod support;
-use support::{median, peak_rss};
+use support::{bench_hub, median, peak_rss};
 
 const PHOTOS: [&str; 4] = [
     "voc_2008_001322.jpg",
@@ -29,13 +26,7 @@ const PHOTOS: [&str; 4] = [
 const ROUNDS: usize = 5;
 
 fn main() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let hub = Hub::open(dir.path(), Arc::new(SystemClock)).expect("hub");
-    hub.accounts.add_classroom("Bench").expect("classroom");
-    let device = hub
-        .accounts
-        .add_device("Bench", "127.0.0.1:1883", hub.keys.public())
-        .expect("device");
+    let (_dir, hub, device) = bench_hub();
     let key = device.signing_key().expect("key");
     let topic = topics::photos(device.device_id);
     let preview = std::fs::read(guardian_e2e::testdata("hopper.jpg")).expect("preview");

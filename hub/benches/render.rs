@@ -7,22 +7,19 @@
 //! each rendering per photo and the peak resident memory; it asserts nothing.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use guardian_hub::clock::SystemClock;
 use guardian_hub::render::{self, Covering, Size, PREVIEW_CACHE_ENTRIES};
 use guardian_hub::review;
 use guardian_hub::store::PhotoRecord;
 use guardian_hub::watermark::ViewerMark;
-use guardian_hub::Hub;
 use guardian_models::photo::{decode_upright, DecodeLimits};
 use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, SealedPhoto, ENVELOPE_VERSION};
 use uuid::Uuid;
 
 mod support;
-use support::{median, peak_rss};
+use support::{bench_hub, median, peak_rss};
 
 const PHOTOS: [&str; 4] = [
     "voc_2008_001322.jpg",
@@ -33,14 +30,8 @@ const PHOTOS: [&str; 4] = [
 const ROUNDS: usize = 5;
 
 fn main() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let hub = Hub::open(dir.path(), Arc::new(SystemClock)).expect("hub");
-    hub.accounts.add_classroom("Bench").expect("classroom");
+    let (_dir, hub, device) = bench_hub();
     let classroom_id = hub.accounts.classroom_id("Bench").expect("classroom id");
-    let device = hub
-        .accounts
-        .add_device("Bench", "127.0.0.1:1883", hub.keys.public())
-        .expect("device");
     let mark = ViewerMark {
         viewer_name: "Bench Viewer".into(),
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -9,7 +9,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::accounts::{normalise_phone, AccountError, Role};
+use crate::accounts::{normalise_phone, Account, AccountError, Role};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::codes;
 use crate::db::{self, to_millis};
@@ -63,12 +63,7 @@ pub fn link_guardian(
     child_id: Uuid,
     by: Actor,
 ) -> Result<Uuid, AccountError> {
-    let phone = normalise_phone(phone)?;
-    let guardian = hub
-        .accounts
-        .account_by_phone(&phone)?
-        .filter(|account| account.role == Role::Guardian)
-        .ok_or_else(|| AccountError::UnknownGuardian(phone.clone()))?;
+    let guardian = guardian_by_phone(hub, phone)?;
     if get(hub, child_id)?.is_none() {
         return Err(AccountError::UnknownChild(child_id.to_string()));
     }
@@ -107,12 +102,7 @@ pub fn unlink_guardian(
     child_id: Uuid,
     by: Actor,
 ) -> Result<Option<Uuid>, AccountError> {
-    let phone = normalise_phone(phone)?;
-    let guardian = hub
-        .accounts
-        .account_by_phone(&phone)?
-        .filter(|account| account.role == Role::Guardian)
-        .ok_or_else(|| AccountError::UnknownGuardian(phone.clone()))?;
+    let guardian = guardian_by_phone(hub, phone)?;
 
     let now = hub.clock.now();
     let mut conn = hub.db.lock();
@@ -165,6 +155,15 @@ fn withdraw_open_requests(
         codes::withdraw(tx, id)?;
     }
     Ok(ended.len())
+}
+
+/// The guardian account that logs in with `phone`.
+fn guardian_by_phone(hub: &Hub, phone: &str) -> Result<Account, AccountError> {
+    let phone = normalise_phone(phone)?;
+    hub.accounts
+        .account_by_phone(&phone)?
+        .filter(|account| account.role == Role::Guardian)
+        .ok_or(AccountError::UnknownGuardian(phone))
 }
 
 /// What erasing a child removed.

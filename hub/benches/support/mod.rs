@@ -1,4 +1,24 @@
-//! What the benchmarks share: how they summarise timings and memory.
+//! What the benchmarks share: a hub in a temporary directory with one
+//! classroom and device, and how they summarise timings and memory.
+
+use std::sync::Arc;
+
+use guardian_hub::clock::SystemClock;
+use guardian_hub::Hub;
+use guardian_protocol::Provisioning;
+
+/// A hub with classroom "Bench" and one device registered in it. Keep the
+/// directory for as long as the hub is used.
+pub fn bench_hub() -> (tempfile::TempDir, Hub, Provisioning) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let hub = Hub::open(dir.path(), Arc::new(SystemClock)).expect("hub");
+    hub.accounts.add_classroom("Bench").expect("classroom");
+    let device = hub
+        .accounts
+        .add_device("Bench", "127.0.0.1:1883", hub.keys.public())
+        .expect("device");
+    (dir, hub, device)
+}
 
 /// The middle value (sorts in place).
 pub fn median(values: &mut [f64]) -> f64 {
