@@ -21,6 +21,15 @@ mkdir -p "${2:-guardian-demo}"
 data="$(cd "${2:-guardian-demo}" && pwd)"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# guardian-device's camera bindings are generated with libclang at build time.
+if command -v dpkg >/dev/null && ! dpkg -s libclang-dev >/dev/null 2>&1; then
+  if [[ $EUID -eq 0 ]]; then
+    apt-get update && apt-get install -y --no-install-recommends libclang-dev
+  else
+    echo "error: building guardian-device needs libclang; run: sudo apt-get install libclang-dev" >&2
+    exit 1
+  fi
+fi
 echo "building release binaries (the first build takes several minutes)..."
 cargo build --release --locked --bin guardian-hub --bin guardian-device
 target="${CARGO_TARGET_DIR:-target}"
