@@ -6,6 +6,7 @@ pub mod choice;
 pub mod fake;
 pub mod frame;
 pub mod supervisor;
+pub mod v4l;
 
 pub use frame::{to_rgb, Frame, PixelFormat};
 
