@@ -72,6 +72,11 @@ pub enum AuditKind {
     ExportFinished,
     MessageDropped,
     RequestRefused,
+    /// A teacher's device PIN was set or changed (never the PIN itself).
+    TeacherPinSet,
+    DeviceRevoked,
+    /// A revoked device was told so after it sent something.
+    DeviceToldRevoked,
 }
 
 impl AuditKind {
@@ -116,6 +121,9 @@ impl AuditKind {
             Self::ExportStarted => "export_started",
             Self::ExportFinished => "export_finished",
             Self::MessageDropped => "message_dropped",
+            Self::TeacherPinSet => "teacher_pin_set",
+            Self::DeviceRevoked => "device_revoked",
+            Self::DeviceToldRevoked => "device_told_revoked",
             Self::RequestRefused => "request_refused",
         }
     }

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bump when the schema changes; `migrate` brings older files forward.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS classrooms (
@@ -92,6 +92,25 @@ CREATE TABLE IF NOT EXISTS devices (
     revoked_at          INTEGER,
     last_seen_at        INTEGER,
     last_skew_ms        INTEGER
+);
+
+-- The PIN that unlocks the devices of a teacher's classrooms (argon2id).
+CREATE TABLE IF NOT EXISTS teacher_pins (
+    teacher_id  TEXT PRIMARY KEY REFERENCES accounts(id),
+    pin_hash    TEXT NOT NULL,
+    set_at      INTEGER NOT NULL
+);
+
+-- The newest heartbeat of each device: what the admin page shows.
+CREATE TABLE IF NOT EXISTS device_heartbeats (
+    device_id     TEXT PRIMARY KEY REFERENCES devices(id),
+    received_at   INTEGER NOT NULL,
+    sent_at       INTEGER NOT NULL,
+    version       TEXT NOT NULL,
+    outbox_len    INTEGER NOT NULL,
+    quarantined   INTEGER NOT NULL,
+    last_error    TEXT,
+    clock_synced  INTEGER NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS photos (
@@ -291,7 +310,8 @@ fn migrate_in_transaction(conn: &Connection, path: &Path) -> Result<(), DbError>
             conn.execute_batch(V1_SET_ASIDE).map_err(open_error)?;
         }
         // Version 2 to 3 only adds the review tables: photos stored before
-        // the upgrade wait for a teacher's review like new ones.
+        // the upgrade wait for a teacher's review like new ones. Version 3 to
+        // 4 only adds the PIN and heartbeat tables.
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         if found == 1 {
             conn.execute_batch(V1_TO_V2_COPY).map_err(open_error)?;

@@ -1,9 +1,12 @@
 //! Receiving photos from devices over MQTT.
 //!
 //! A message is trusted only after its signature verifies under the key of the
-//! registered, unrevoked device named both in the topic and in the message.
-//! Anything else is dropped with a log line and an audit entry and gets no
-//! reply, so a forger learns nothing. A genuine message whose envelope cannot
+//! registered device named both in the topic and in the message. Anything
+//! else is dropped with a log line and an audit entry and gets no reply, so a
+//! forger learns nothing. A revoked device's genuine message is dropped too,
+//! answered only by a signed notice that it is revoked. A heartbeat is
+//! recorded and, when the device's PIN set is stale, answered with the
+//! current one (see [`crate::fleet`]). A genuine message whose envelope cannot
 //! be used gets a signed rejection, so the device stops resending it. A photo
 //! is acknowledged only after the store has committed it durably.
 
@@ -11,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use guardian_protocol::{
-    envelope_sha256, topics, DeviceMessage, HubReply, PhotoEnvelope, PhotoUpload, SignedMessage,
-    SignedReply, MAX_HUB_REPLY_BYTES, MQTT_PACKET_LIMIT, PREVIEW_MAX_SIDE,
+    envelope_sha256, topics, DeviceMessage, Heartbeat, HubNotice, HubReply, PhotoEnvelope,
+    PhotoUpload, SignedMessage, SignedReply, MAX_NOTICE_BYTES, MQTT_PACKET_LIMIT,
+    PREVIEW_MAX_SIDE,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -20,6 +24,7 @@ use uuid::Uuid;
 
 use crate::accounts::HUB_MQTT_USERNAME;
 use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::fleet;
 use crate::broker::HUB_CLIENT_ID;
 use crate::review;
 use crate::store::{PhotoRecord, PutOutcome};
@@ -44,6 +49,11 @@ pub enum Outcome {
     /// The hub could not store it right now (disk, database); no reply, so the
     /// device sends it again later.
     Retry { reason: String },
+    /// Genuine and recorded, nothing to answer (a heartbeat while the device's
+    /// PIN set is current).
+    Noted,
+    /// Genuine: send the device a notice (its PIN set, or that it is revoked).
+    Notice { device_id: Uuid, payload: Vec<u8> },
 }
 
 /// Connects to the broker and handles messages until the task is dropped.
@@ -54,7 +64,7 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
     let mut options = MqttOptions::new(HUB_CLIENT_ID, host, port);
     options.set_credentials(HUB_MQTT_USERNAME, hub.keys.mqtt_password());
     options.set_keep_alive(Duration::from_secs(30));
-    options.set_max_packet_size(MQTT_PACKET_LIMIT, MAX_HUB_REPLY_BYTES.max(4096) * 4);
+    options.set_max_packet_size(MQTT_PACKET_LIMIT, MAX_NOTICE_BYTES * 4);
     options.set_clean_session(true);
 
     let (client, mut events) = AsyncClient::new(options, 64);
@@ -64,8 +74,11 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = Duration::from_millis(200);
                 tracing::info!("hub connected to the mqtt broker");
-                if let Err(error) = client.subscribe(topics::ALL_PHOTOS, QoS::AtLeastOnce).await {
-                    tracing::error!(%error, "cannot subscribe to device photos");
+                let filters = [topics::ALL_PHOTOS, topics::ALL_STATUS].map(|path| {
+                    rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce)
+                });
+                if let Err(error) = client.subscribe_many(filters).await {
+                    tracing::error!(%error, "cannot subscribe to the devices' topics");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -91,7 +104,15 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
                             tracing::error!(%error, %device_id, "cannot queue a reply");
                         }
                     }
-                    Ok(Outcome::Dropped { .. } | Outcome::Retry { .. }) => {}
+                    Ok(Outcome::Notice { device_id, payload }) => {
+                        if let Err(error) = client
+                            .publish(topics::notices(device_id), QoS::AtLeastOnce, false, payload)
+                            .await
+                        {
+                            tracing::error!(%error, %device_id, "cannot queue a notice");
+                        }
+                    }
+                    Ok(Outcome::Dropped { .. } | Outcome::Retry { .. } | Outcome::Noted) => {}
                     Err(error) => tracing::error!(%error, "photo handling panicked"),
                 }
             }
@@ -108,7 +129,7 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
 /// Checks, stores and answers one message. Pure of the network, so tests can
 /// drive it with forged and broken input directly.
 pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
-    let Some(topic_device) = topics::device_of_photos_topic(topic) else {
+    let Some(topic_device) = topics::device_of_device_topic(topic) else {
         return drop_message(hub, None, "the topic does not name a device", payload.len());
     };
 
@@ -128,15 +149,7 @@ pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
     }
 
     let device = match hub.accounts.device(topic_device) {
-        Ok(Some(device)) if !device.revoked => device,
-        Ok(Some(_)) => {
-            return drop_message(
-                hub,
-                Some(topic_device),
-                "the device is revoked",
-                payload.len(),
-            )
-        }
+        Ok(Some(device)) => device,
         Ok(None) => {
             return drop_message(
                 hub,
@@ -155,8 +168,70 @@ pub fn handle_message(hub: &Hub, topic: &str, payload: &[u8]) -> Outcome {
         }
     };
 
+    // Only a message the revoked device really signed is answered, so a
+    // stranger cannot make the hub publish on its behalf.
+    if device.revoked {
+        return tell_revoked(hub, &device, payload.len());
+    }
+
     match message {
         DeviceMessage::Photo(upload) => receive_photo(hub, &device, upload),
+        DeviceMessage::Heartbeat(heartbeat) => receive_heartbeat(hub, &device, &heartbeat),
+    }
+}
+
+fn receive_heartbeat(
+    hub: &Hub,
+    device: &crate::accounts::Device,
+    heartbeat: &Heartbeat,
+) -> Outcome {
+    let received_at = hub.clock.now();
+    let skew_ms = (received_at - heartbeat.sent_at).num_milliseconds();
+    if let Err(error) = hub.accounts.record_device_seen(device.id, skew_ms) {
+        tracing::warn!(%error, device_id = %device.id, "cannot record the device's last contact");
+    }
+
+    match fleet::record_heartbeat(hub, device, heartbeat, received_at) {
+        Ok(Some(pins)) => {
+            tracing::info!(
+                device_id = %device.id,
+                teachers = pins.teachers.len(),
+                "sending the device its classroom's PINs"
+            );
+            Outcome::Notice {
+                device_id: device.id,
+                payload: HubNotice::Pins(pins).sign(&hub.keys.signing),
+            }
+        }
+        Ok(None) => {
+            tracing::debug!(device_id = %device.id, outbox_len = heartbeat.outbox_len, "heartbeat");
+            Outcome::Noted
+        }
+        Err(error) => {
+            tracing::warn!(%error, device_id = %device.id, "cannot record a heartbeat");
+            Outcome::Retry {
+                reason: error.to_string(),
+            }
+        }
+    }
+}
+
+/// Answers a revoked device's genuine message with a signed notice, so its
+/// screen can say it was withdrawn; the message itself is dropped.
+fn tell_revoked(hub: &Hub, device: &crate::accounts::Device, bytes: usize) -> Outcome {
+    tracing::warn!(device_id = %device.id, bytes, "message from a revoked device refused");
+    fleet::record_told_revoked(hub, device.id, bytes);
+    let revoked_at = match fleet::revoked_at(hub, device.id) {
+        Ok(Some(at)) => at,
+        Ok(None) | Err(_) => hub.clock.now(),
+    };
+    Outcome::Notice {
+        device_id: device.id,
+        payload: HubNotice::Revoked {
+            device_id: device.id,
+            revoked_at,
+        }
+        .sign(&hub.keys.signing),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod codes;
 pub mod consent;
 pub mod db;
+pub mod fleet;
 pub mod ingest;
 pub mod keys;
 pub mod metadata;

@@ -14,7 +14,7 @@ use guardian_hub::accounts::Role;
 use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::write_private_file;
-use guardian_hub::{broker, children, ingest, retention, sms, web, Hub};
+use guardian_hub::{broker, children, fleet, ingest, retention, sms, web, Hub};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -176,6 +176,12 @@ enum TeacherCommand {
         #[arg(long)]
         classroom: String,
     },
+    /// Sets the PIN that unlocks the devices of the teacher's classrooms; the
+    /// PIN (4 to 8 digits) is read from stdin. Devices learn it within a minute.
+    Pin {
+        #[arg(long)]
+        phone: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +233,14 @@ enum DeviceCommand {
         broker: String,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Lists the devices with their last heartbeat.
+    List,
+    /// Withdraws a device: the broker refuses it and the hub drops what it
+    /// sends. Photos it delivered before stay.
+    Revoke {
+        /// The device's id, as `device add` or `device list` printed it.
+        id: String,
     },
 }
 
@@ -304,6 +318,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             add_teacher(&hub, &name, &phone, &classroom)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Teacher {
+            command: TeacherCommand::Pin { phone },
+        } => {
+            let pin = read_password().context("cannot read the PIN")?;
+            let teacher_id = fleet::set_pin(&hub, &phone, pin.trim())?;
+            eprintln!(
+                "PIN set for teacher {teacher_id}; their classroom's devices receive it at \
+                 their next heartbeat (within a minute)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Device {
+            command: DeviceCommand::List,
+        } => {
+            print_devices(&fleet::list(&hub)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Device {
+            command: DeviceCommand::Revoke { id },
+        } => {
+            let device_id = Uuid::try_parse(id.trim()).map_err(|_| {
+                anyhow::anyhow!("{id:?} is not a device id; `guardian-hub device list` shows them")
+            })?;
+            if fleet::revoke(&hub, device_id, Actor::Operator)? {
+                eprintln!("device {device_id} revoked; the broker refuses it from now on");
+            } else {
+                eprintln!("device {device_id} was already revoked; nothing changed");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Child {
@@ -468,6 +512,42 @@ fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::R
     );
     println!("{}", provisioning.device_id);
     Ok(())
+}
+
+/// One line per device: id, classroom, state, last contact, outbox, clock.
+fn print_devices(devices: &[fleet::DeviceStatus]) {
+    if devices.is_empty() {
+        eprintln!("no devices yet: register one with `guardian-hub device add`");
+        return;
+    }
+    for device in devices {
+        let state = match device.revoked_at {
+            Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+            None => "active".to_owned(),
+        };
+        let seen = device
+            .last_seen_at
+            .map_or("never seen".to_owned(), |at| {
+                format!("seen {}", at.format("%Y-%m-%d %H:%M:%S"))
+            });
+        let mut line = format!("{}\t{}\t{state}\t{seen}", device.id, device.classroom);
+        if let Some(beat) = &device.heartbeat {
+            line.push_str(&format!(
+                "\tv{}\toutbox {}\tquarantine {}\tclock {}",
+                beat.version,
+                beat.outbox_len,
+                beat.quarantined,
+                if beat.clock_synced { "synced" } else { "unsynced" }
+            ));
+            if let Some(skew) = device.clock_skew_ms {
+                line.push_str(&format!(" (skew {:+.1} s)", skew as f64 / 1000.0));
+            }
+            if let Some(error) = &beat.last_error {
+                line.push_str(&format!("\terror: {error}"));
+            }
+        }
+        println!("{line}");
+    }
 }
 
 fn parse_child_id(text: &str) -> anyhow::Result<Uuid> {

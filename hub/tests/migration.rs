@@ -237,7 +237,7 @@ fn a_version_1_data_dir_opens_and_its_parents_become_guardians() {
 
     let version: i64 = count(&hub, "PRAGMA user_version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 
     // The parent logs in with the same phone and password, as a guardian
     // with the same id, classroom and count of wrong codes.
@@ -332,7 +332,7 @@ fn a_migrated_data_dir_opens_again_unchanged() {
     drop(open(dir.path()).unwrap());
 
     let hub = open(dir.path()).unwrap();
-    assert_eq!(count(&hub, "PRAGMA user_version"), 3);
+    assert_eq!(count(&hub, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_eq!(count(&hub, "SELECT COUNT(*) FROM accounts"), 1);
     assert_eq!(count(&hub, "SELECT COUNT(*) FROM original_requests"), 2);
     assert!(hub.accounts.parent(v1.parent).unwrap().is_some());

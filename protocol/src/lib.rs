@@ -9,6 +9,7 @@ mod codec;
 mod error;
 mod keys;
 mod messages;
+mod notices;
 mod provisioning;
 mod seal;
 pub mod topics;
@@ -20,8 +21,11 @@ pub use keys::{
     HubVerifyingKey,
 };
 pub use messages::{
-    envelope_sha256, DeviceMessage, HubReply, PhotoEnvelope, PhotoUpload, SignedMessage,
-    SignedReply, ENVELOPE_VERSION,
+    envelope_sha256, DeviceMessage, Heartbeat, HubReply, PhotoEnvelope, PhotoUpload,
+    SignedMessage, SignedReply, ENVELOPE_VERSION,
+};
+pub use notices::{
+    pins_digest, HubNotice, TeacherPin, TeacherPins, MAX_NOTICE_BYTES, MAX_TEACHERS_PER_DEVICE,
 };
 pub use provisioning::{HubPublicKeys, Provisioning};
 pub use seal::{FaceRect, OpenedPhoto, PhotoDetails, SealedPhoto, MAX_TOKEN_TIMESTAMP};

@@ -44,11 +44,34 @@ pub struct PhotoUpload {
     pub envelope: Vec<u8>,
 }
 
+/// How a device is doing, sent every half minute and at each connection. The
+/// hub shows it to admins and answers with a new PIN set when `pins_digest`
+/// differs from the classroom's current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The device's clock when sending; the hub derives the skew from it.
+    pub sent_at: DateTime<Utc>,
+    /// The guardian-device version.
+    pub version: String,
+    /// Photos waiting in the outbox for the hub's confirmation.
+    pub outbox_len: u32,
+    /// Photos the hub refused, kept on the device.
+    pub quarantined: u32,
+    /// What went wrong last, in words for an admin, if anything is wrong now.
+    pub last_error: Option<String>,
+    /// Whether the device believes its clock (NTP synchronised or an RTC).
+    pub clock_synced: bool,
+    /// The digest of the PIN set the device holds, `None` when it holds none.
+    #[serde(with = "serde_bytes")]
+    pub pins_digest: Option<[u8; 32]>,
+}
+
 /// What a device says to the hub.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DeviceMessage {
     Photo(PhotoUpload),
+    Heartbeat(Heartbeat),
 }
 
 /// A device message with the signature that proves which device sent it.

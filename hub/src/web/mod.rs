@@ -18,6 +18,8 @@
 //! POST /api/photos/{id}/faces/{n}/name {"child_id"} -> names face n, null = unknown (teacher)
 //! POST /api/photos/{id}/faces {"box":[x,y,w,h]}    -> {"n","photo"}, a face the detector missed (teacher)
 //! POST /api/photos/{id}/release {("no_faces")}     -> releases the photo to families (teacher)
+//! GET  /api/admin/devices                         -> the devices and their last heartbeat (admin)
+//! POST /api/admin/devices/{id}/revoke {}           -> {"revoked"} (admin)
 //! GET  /get_client_ip                              -> {"ip"}
 //! GET  /                                           -> the parents' page
 //! ```
@@ -35,6 +37,7 @@
 
 pub mod client_ip;
 pub mod consents;
+pub mod devices;
 pub mod error;
 pub mod export;
 pub mod headers;
@@ -174,6 +177,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/children/{id}/consent",
             guarded(get(consents::show).put(consents::change)),
+        )
+        .route("/api/admin/devices", guarded(get(devices::list)))
+        .route(
+            "/api/admin/devices/{id}/revoke",
+            guarded(post(devices::revoke)),
         )
         .method_not_allowed_fallback(origin::method_not_allowed)
         .fallback(error::not_found)
