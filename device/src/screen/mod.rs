@@ -1,0 +1,6 @@
+//! The classroom device's kiosk screen: what it shows (`state`), the words (`text`),
+//! where things go (`layout`), drawing a frame (`draw`) into memory (`canvas`) and
+//! copying it to the display (`framebuffer`).
+
+pub mod state;
+pub mod text;
