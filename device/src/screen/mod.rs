@@ -2,5 +2,7 @@
 //! where things go (`layout`), drawing a frame (`draw`) into memory (`canvas`) and
 //! copying it to the display (`framebuffer`).
 
+pub mod canvas;
 pub mod state;
 pub mod text;
+mod typeset;
