@@ -3,6 +3,8 @@
 //! copying it to the display (`framebuffer`).
 
 pub mod canvas;
+pub mod draw;
+pub mod layout;
 pub mod state;
 pub mod text;
 mod typeset;
