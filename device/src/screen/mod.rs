@@ -4,6 +4,7 @@
 
 pub mod canvas;
 pub mod draw;
+pub mod framebuffer;
 pub mod layout;
 pub mod state;
 pub mod text;
