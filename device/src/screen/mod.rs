@@ -9,3 +9,6 @@ pub mod layout;
 pub mod state;
 pub mod text;
 mod typeset;
+
+#[cfg(test)]
+mod snapshots;
