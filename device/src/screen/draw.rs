@@ -115,16 +115,21 @@ where
     let title = wrap(text::locked_title(language), &style.title, width, 2);
     y = Pen::new(&style.title, TEXT).lines(target, &title, side, y)? + gap;
 
-    let prompt = wrap(text::enter_pin(language), &style.body, width, 2);
-    y = Pen::new(&style.body, TEXT).lines(target, &prompt, side, y)? + gap;
+    // Before the hub has sent any PIN there is nothing to type, so the screen does not
+    // ask for one; the banner above says what to do instead.
+    let pins_known = state.problem != Some(Problem::NoPins);
+    if pins_known {
+        let prompt = wrap(text::enter_pin(language), &style.body, width, 2);
+        y = Pen::new(&style.body, TEXT).lines(target, &prompt, side, y)? + gap;
 
-    // The PIN field shows one dot per digit typed, never the digits.
-    let field = Rectangle::new(
-        Point::new(side.top_left.x, y),
-        Size::new(width, style.pin_field_height),
-    );
-    draw_pin_field(locked.digits, field, layout, target)?;
-    y = bottom(field) + gap;
+        // The PIN field shows one dot per digit typed, never the digits.
+        let field = Rectangle::new(
+            Point::new(side.top_left.x, y),
+            Size::new(width, style.pin_field_height),
+        );
+        draw_pin_field(locked.digits, field, layout, target)?;
+        y = bottom(field) + gap;
+    }
 
     // Why the keypad may be closed: first what happened, then how long to wait.
     if locked.wrong_attempts > 0 {
@@ -144,7 +149,7 @@ where
 
     // While the wait runs, or before any PIN exists, a key press can do nothing, and the
     // keypad says so by its colour.
-    let open = locked.retry_in_secs.is_none() && state.problem != Some(Problem::NoPins);
+    let open = locked.retry_in_secs.is_none() && pins_known;
     draw_keypad(language, open, layout, target)
 }
 
