@@ -44,6 +44,29 @@ pub enum CaptureNews {
     Stopped(String),
 }
 
+/// The label stored with a photo taken by the camera, where a file's path
+/// would be.
+pub const CAMERA_SOURCE: &str = "camera";
+
+/// The preview of a captured photo, faces covered, for the device's screen.
+#[derive(Debug, Clone)]
+pub struct CoveredPreview {
+    pub jpeg: Vec<u8>,
+    pub faces: usize,
+}
+
+/// What became of one camera still.
+#[derive(Debug)]
+pub enum StillOutcome {
+    /// Sealed and committed to the outbox.
+    Captured {
+        photo_id: Uuid,
+        preview: CoveredPreview,
+    },
+    /// The still could not be sealed.
+    Failed(CaptureError),
+}
+
 /// What became of one source file.
 #[derive(Debug)]
 pub enum Outcome {
@@ -152,7 +175,7 @@ impl Capturer {
         }
 
         let sealed = match self.seal_photo(&file.bytes) {
-            Ok(sealed) => sealed,
+            Ok((sealed, _)) => sealed,
             Err(error) => {
                 if error.is_about_content() {
                     self.outbox.record_failed_source(
@@ -178,8 +201,41 @@ impl Capturer {
         })
     }
 
+    /// Captures a still from the camera: seals it and commits it to the outbox.
+    /// Unlike a file, a still is never skipped as seen before: two presses
+    /// are two photos even if the picture did not change. Only an outbox
+    /// failure is an error.
+    #[instrument(skip_all)]
+    pub fn capture_still(&mut self, jpeg: &[u8]) -> Result<StillOutcome, OutboxError> {
+        let (sealed, preview) = match self.seal_photo(jpeg) {
+            Ok(sealed) => sealed,
+            Err(error) => return Ok(StillOutcome::Failed(error)),
+        };
+
+        self.outbox.record_capture(&NewPhoto {
+            photo_id: sealed.photo_id,
+            envelope: &sealed.bytes,
+            envelope_sha256: sealed.sha256,
+            source: CAMERA_SOURCE,
+            captured_at: sealed.captured_at,
+            content_sha256: content_sha256(jpeg),
+        })?;
+        Ok(StillOutcome::Captured {
+            photo_id: sealed.photo_id,
+            preview,
+        })
+    }
+
+    /// The outbox this capturer writes, for the kiosk's status line.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
     /// Decodes, finds faces, covers them in a preview and seals it all.
-    fn seal_photo(&mut self, original: &[u8]) -> Result<SealedEnvelope, CaptureError> {
+    fn seal_photo(
+        &mut self,
+        original: &[u8],
+    ) -> Result<(SealedEnvelope, CoveredPreview), CaptureError> {
         let limits = self.limits;
         let photo = without_panic(|| decode_upright(original, &limits))
             .ok_or(CaptureError::Crashed { stage: "decoder" })??;
@@ -240,7 +296,11 @@ impl Capturer {
             envelope_bytes = sealed.bytes.len(),
             "photo sealed"
         );
-        Ok(sealed)
+        let preview = CoveredPreview {
+            jpeg: preview.jpeg,
+            faces: faces.len(),
+        };
+        Ok((sealed, preview))
     }
 
     /// Scans the source once and captures every new, settled file in name
@@ -372,6 +432,11 @@ fn event_for(outcome: &Outcome, source: &str) -> Option<Event> {
         }),
         Outcome::AlreadyCaptured => None,
     }
+}
+
+fn content_sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
 }
 
 /// Runs image code on an untrusted file, turning a panic into `None`. The

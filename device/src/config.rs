@@ -90,24 +90,7 @@ impl RunConfig {
         };
 
         let provisioning = read_provisioning(&provision)?;
-        let broker = match settings.broker {
-            Some(broker) => broker,
-            None => provisioning
-                .broker
-                .parse()
-                .map_err(|source| ConfigError::BadBroker {
-                    path: provision.clone(),
-                    source,
-                })?,
-        };
-        if !broker.is_loopback() {
-            warn!(
-                %broker,
-                "MQTT runs over plain TCP to a broker on the network: photos stay sealed, \
-                 but the MQTT password can be read on the wire; use a broker on this host \
-                 or a protected network"
-            );
-        }
+        let broker = choose_broker(settings.broker, &provisioning, &provision)?;
 
         settings.source.check()?;
         Ok(Self {
@@ -120,6 +103,60 @@ impl RunConfig {
             timeout,
         })
     }
+}
+
+/// What `kiosk` needs of the shared settings, validated.
+#[derive(Debug)]
+pub struct KioskConfig {
+    pub provisioning: Provisioning,
+    pub data_dir: PathBuf,
+    pub broker: BrokerAddress,
+}
+
+impl KioskConfig {
+    pub fn load(
+        provision: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        broker: Option<BrokerAddress>,
+    ) -> Result<Self, ConfigError> {
+        let provision = provision.ok_or(ConfigError::NoProvisioning)?;
+        let data_dir = data_dir.ok_or(ConfigError::NoDataDir)?;
+        let provisioning = read_provisioning(&provision)?;
+        let broker = choose_broker(broker, &provisioning, &provision)?;
+        Ok(Self {
+            provisioning,
+            data_dir,
+            broker,
+        })
+    }
+}
+
+/// The `--broker` setting if given, else the provisioning file's; warns
+/// about plain MQTT to a broker on the network.
+fn choose_broker(
+    given: Option<BrokerAddress>,
+    provisioning: &Provisioning,
+    provision: &Path,
+) -> Result<BrokerAddress, ConfigError> {
+    let broker = match given {
+        Some(broker) => broker,
+        None => provisioning
+            .broker
+            .parse()
+            .map_err(|source| ConfigError::BadBroker {
+                path: provision.to_path_buf(),
+                source,
+            })?,
+    };
+    if !broker.is_loopback() {
+        warn!(
+            %broker,
+            "MQTT runs over plain TCP to a broker on the network: photos stay sealed, \
+             but the MQTT password can be read on the wire; use a broker on this host \
+             or a protected network"
+        );
+    }
+    Ok(broker)
 }
 
 fn read_provisioning(path: &Path) -> Result<Provisioning, ConfigError> {

@@ -21,6 +21,16 @@ pub enum Event {
     Delivered { photo_id: Uuid },
     /// The hub refused the photo for good; it was moved to quarantine.
     Rejected { photo_id: Uuid, reason: String },
+    /// A new set of teacher PINs arrived from the hub.
+    PinsReceived { teachers: usize },
+    /// A teacher unlocked the device (no name: stdout may be logged).
+    Unlocked,
+    /// The device locked (idle, asked, or revoked).
+    Locked,
+    /// A capture press was refused; `reason` is a stable code.
+    CaptureRefused { reason: String },
+    /// The hub revoked this device.
+    Revoked,
 }
 
 /// Prints one event line on stdout and flushes it.

@@ -9,19 +9,20 @@
 //! Exit codes of `run`: 0 every capture acknowledged, 1 error, 2 bad usage,
 //! 3 some photos rejected by the hub, 4 timed out.
 
-// The capture loop wires the camera in next; until then nothing in main uses it.
-#[allow(dead_code)]
 mod camera;
 mod capture;
 mod config;
 mod cover;
 mod detect;
 mod events;
+mod health;
+mod input;
+mod kiosk;
+mod lock;
 mod mqtt;
+mod notices;
 mod outbox;
 mod reply;
-// The capture loop wires the screen in next; until then only its tests use it.
-#[allow(dead_code)]
 mod screen;
 mod seal;
 mod source;
@@ -42,9 +43,13 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::capture::Capturer;
-use crate::config::{RunConfig, RunSettings};
+use crate::config::{KioskConfig, RunConfig, RunSettings};
+use crate::health::SharedHealth;
+use crate::input::ButtonLine;
+use crate::kiosk::{CameraChoice, KioskSettings, ScreenOutput};
 use crate::mqtt::BrokerAddress;
 use crate::outbox::Outbox;
+use crate::screen::state::Language;
 use crate::source::Source;
 use crate::sync::{SyncSettings, SyncSummary};
 
@@ -72,6 +77,8 @@ struct Cli {
 enum Command {
     /// Capture photos from a source and deliver them to the hub.
     Run(RunArgs),
+    /// The classroom appliance: camera, capture button, PIN keypad and screen.
+    Kiosk(KioskArgs),
     /// Print the faces the detector finds in photo files, without capturing them.
     Detect(DetectArgs),
 }
@@ -97,6 +104,136 @@ struct RunArgs {
     /// Exit with code 4 if not done after this many seconds.
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct KioskArgs {
+    /// The camera: a V4L2 device (/dev/video0, or its number), or replay:DIR
+    /// to replay the JPEG files of a folder as camera frames.
+    #[arg(long, env = "GUARDIAN_CAMERA", default_value = "/dev/video0")]
+    camera: CameraArg,
+
+    /// The capture button's GPIO chip and line, e.g. /dev/gpiochip0:17.
+    #[arg(long, env = "GUARDIAN_BUTTON", value_name = "CHIP:LINE")]
+    button: Option<ButtonLine>,
+
+    /// The button pulls its line high when pressed (default: it connects the
+    /// line to ground, which reads low).
+    #[arg(long, env = "GUARDIAN_BUTTON_ACTIVE_HIGH")]
+    button_active_high: bool,
+
+    /// Read commands from stdin: a line of digits is a PIN, `capture` (or an
+    /// empty line) takes a photo, `lock` locks.
+    #[arg(long)]
+    stdin_keys: bool,
+
+    /// Where the screen is drawn: fb:/dev/fbN, png:FILE, or none.
+    #[arg(long, env = "GUARDIAN_SCREEN", default_value = "fb:/dev/fb0")]
+    screen: ScreenArg,
+
+    /// The size of a png: screen, WIDTHxHEIGHT.
+    #[arg(long, default_value = "800x480", value_parser = parse_size)]
+    screen_size: (u32, u32),
+
+    /// The screen's language: es or en.
+    #[arg(long, env = "GUARDIAN_LANGUAGE", default_value = "es")]
+    language: Language,
+
+    /// Lock again after this many seconds without a key or button press.
+    #[arg(
+        long,
+        env = "GUARDIAN_IDLE_LOCK",
+        default_value_t = 300,
+        value_name = "SECS"
+    )]
+    idle_lock: u64,
+
+    /// Refuse to capture while less than this many MB are free on the data disk.
+    #[arg(
+        long,
+        env = "GUARDIAN_MIN_FREE_MB",
+        default_value_t = 64,
+        value_name = "MB"
+    )]
+    min_free_mb: u64,
+
+    /// The MQTT broker, overriding the one in the provisioning file.
+    #[arg(long, env = "GUARDIAN_BROKER", value_name = "HOST:PORT")]
+    broker: Option<BrokerAddress>,
+
+    /// The face detector: centerface or rustface.
+    #[arg(long, env = "GUARDIAN_DETECTOR", default_value = "centerface")]
+    detector: DetectorKind,
+
+    /// The file whose presence says NTP synchronised the clock.
+    #[arg(long, env = "GUARDIAN_CLOCK_FLAG", default_value = health::TIMESYNC_FLAG, hide = true)]
+    clock_flag: PathBuf,
+
+    /// Seconds between heartbeats (tests shorten it).
+    #[arg(long, default_value_t = 30, hide = true)]
+    heartbeat_secs: u64,
+}
+
+/// The `--camera` setting.
+#[derive(Debug, Clone)]
+enum CameraArg {
+    V4l(camera::v4l::Device),
+    Replay(PathBuf),
+}
+
+impl std::str::FromStr for CameraArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.strip_prefix("replay:") {
+            Some("") => Err("replay: needs a folder, as replay:/path/to/photos".into()),
+            Some(dir) => Ok(Self::Replay(PathBuf::from(dir))),
+            None => text
+                .parse()
+                .map(Self::V4l)
+                .map_err(|error: camera::v4l::BadDevice| error.to_string()),
+        }
+    }
+}
+
+/// The `--screen` setting.
+#[derive(Debug, Clone)]
+enum ScreenArg {
+    Framebuffer(PathBuf),
+    Png(PathBuf),
+    None,
+}
+
+impl std::str::FromStr for ScreenArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "none" {
+            return Ok(Self::None);
+        }
+        match text.split_once(':') {
+            Some(("fb", path)) if !path.is_empty() => Ok(Self::Framebuffer(path.into())),
+            Some(("png", path)) if !path.is_empty() => Ok(Self::Png(path.into())),
+            _ => Err(format!(
+                "screen {text:?} is not understood; write fb:/dev/fb0, png:FILE or none"
+            )),
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not a size; write it as 800x480");
+    let (width, height) = text.split_once('x').ok_or_else(bad)?;
+    let size = (
+        width.parse().map_err(|_| bad())?,
+        height.parse().map_err(|_| bad())?,
+    );
+    if size.0 < 64 || size.1 < 64 || size.0 > 4096 || size.1 > 4096 {
+        return Err(format!(
+            "{text}: the screen must be 64 to 4096 pixels a side"
+        ));
+    }
+    Ok(size)
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +273,7 @@ fn main() -> ExitCode {
             exit_when_synced: args.exit_when_synced,
             timeout_secs: args.timeout,
         }),
+        Command::Kiosk(args) => run_kiosk(cli.provision, cli.data_dir, args),
         Command::Detect(args) => detect::run(args.detector, &args.images, args.json)
             .map(|()| ExitCode::SUCCESS)
             .map_err(anyhow::Error::from),
@@ -230,6 +368,9 @@ fn run(settings: RunSettings) -> anyhow::Result<ExitCode> {
         signing_key,
         hub_verifying_key: provisioning.hub_verifying_key,
         exit_when_synced,
+        health: SharedHealth::default(),
+        clock_flag: PathBuf::from(health::TIMESYNC_FLAG),
+        heartbeat_every: sync::HEARTBEAT_EVERY,
     };
     let ending = runtime.block_on(async {
         let link = mqtt::connect(mqtt::options(provisioning, &config.broker), &config.broker);
@@ -282,6 +423,140 @@ fn run(settings: RunSettings) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Runs the appliance until SIGTERM: the kiosk loop on its own thread (it
+/// owns the camera), the input sources on theirs, and the sync worker.
+fn run_kiosk(
+    provision: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    args: KioskArgs,
+) -> anyhow::Result<ExitCode> {
+    let config = KioskConfig::load(provision, data_dir, args.broker.clone())?;
+    let provisioning = &config.provisioning;
+    let device_id = provisioning.device_id;
+
+    let capture_outbox = Outbox::open_in(&config.data_dir)?;
+    let sync_outbox = Outbox::open_in(&config.data_dir)?;
+    let detector = guardian_models::detector(args.detector)?;
+    let signing_key = provisioning
+        .signing_key()
+        .context("the provisioning file's device signing key is unusable")?;
+
+    let screen = match &args.screen {
+        ScreenArg::None => ScreenOutput::None,
+        ScreenArg::Png(path) => ScreenOutput::Png {
+            path: path.clone(),
+            size: embedded_graphics::prelude::Size::new(args.screen_size.0, args.screen_size.1),
+        },
+        ScreenArg::Framebuffer(device) => {
+            let sysfs = framebuffer_sysfs_dir(device);
+            ScreenOutput::Framebuffer(
+                screen::framebuffer::Framebuffer::open(&sysfs, device)
+                    .context("cannot open the screen; pass --screen none to run without one")?,
+            )
+        }
+    };
+    let camera = match &args.camera {
+        CameraArg::V4l(device) => CameraChoice::V4l(camera::v4l::V4lSettings {
+            device: device.clone(),
+            ..Default::default()
+        }),
+        CameraArg::Replay(dir) => CameraChoice::Replay(dir.clone()),
+    };
+    let health = SharedHealth::default();
+    let (inputs_tx, inputs_rx) = std::sync::mpsc::channel();
+
+    // Inputs: each source on its own thread.
+    if let Some(line) = &args.button {
+        let pin = input::open_button(line, !args.button_active_high)?;
+        let tx = inputs_tx.clone();
+        std::thread::Builder::new()
+            .name("button".into())
+            .spawn(move || input::watch_button(pin, &tx))
+            .context("cannot start the button thread")?;
+    }
+    if args.stdin_keys {
+        let tx = inputs_tx.clone();
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || input::read_commands(std::io::stdin().lock(), &tx))
+            .context("cannot start the stdin thread")?;
+    }
+    drop(inputs_tx);
+
+    info!(
+        %device_id,
+        classroom = %provisioning.classroom,
+        camera = ?args.camera,
+        broker = %config.broker,
+        data_dir = %config.data_dir.display(),
+        "starting the kiosk"
+    );
+
+    let (news_tx, news_rx) = mpsc::unbounded_channel();
+    let capturer = Capturer::new(
+        detector,
+        device_id,
+        provisioning.hub_sealing_public,
+        capture_outbox,
+    );
+    let kiosk_settings = KioskSettings {
+        camera,
+        screen,
+        language: args.language,
+        classroom: provisioning.classroom.clone(),
+        idle_lock: Duration::from_secs(args.idle_lock.max(10)),
+        min_free_bytes: args.min_free_mb.saturating_mul(1024 * 1024),
+        data_dir: config.data_dir.clone(),
+        clock_flag: args.clock_flag.clone(),
+    };
+    let kiosk_health = health.clone();
+    std::thread::Builder::new()
+        .name("kiosk".into())
+        .spawn(move || kiosk::run(capturer, kiosk_settings, inputs_rx, news_tx, kiosk_health))
+        .context("cannot start the kiosk thread")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let sync_settings = SyncSettings {
+        device_id,
+        signing_key,
+        hub_verifying_key: provisioning.hub_verifying_key,
+        exit_when_synced: false,
+        health,
+        clock_flag: args.clock_flag,
+        heartbeat_every: Duration::from_secs(args.heartbeat_secs.max(1)),
+    };
+    let result = runtime.block_on(async {
+        let link = mqtt::connect(mqtt::options(provisioning, &config.broker), &config.broker);
+        tokio::select! {
+            result = sync::run(sync_outbox, link, news_rx, sync_settings) => Some(result),
+            () = shutdown_signal() => None,
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+
+    match result {
+        Some(result) => {
+            result?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            info!("stopping on signal; waiting photos stay in the outbox for the next start");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `/dev/fb1` is described in `/sys/class/graphics/fb1`.
+fn framebuffer_sysfs_dir(device: &std::path::Path) -> PathBuf {
+    let name = device
+        .file_name()
+        .map_or_else(|| "fb0".into(), |name| name.to_string_lossy().into_owned());
+    PathBuf::from("/sys/class/graphics").join(name)
 }
 
 /// Resolves on SIGTERM (systemd stopping the service) or SIGINT.

@@ -25,7 +25,7 @@ use crate::reply::TrustedReply;
 pub const OUTBOX_FILE: &str = "outbox.sqlite";
 
 /// The schema this program writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for the other connection's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,6 +57,25 @@ const SCHEMA: &str = "
         attempts        INTEGER NOT NULL,
         reason          TEXT NOT NULL,
         rejected_at     TEXT NOT NULL
+    );
+";
+
+/// Version 2 adds what the device remembers besides photos: the hub's latest
+/// PIN set, whether the hub revoked it, and the wrong PINs typed so far (so a
+/// restart does not reset the lockout).
+const SCHEMA_V2: &str = "
+    CREATE TABLE hub_pins (
+        only_row        INTEGER PRIMARY KEY CHECK (only_row = 1),
+        issued_at       TEXT NOT NULL,
+        teachers        TEXT NOT NULL
+    );
+    CREATE TABLE hub_revocation (
+        only_row        INTEGER PRIMARY KEY CHECK (only_row = 1),
+        revoked_at      TEXT NOT NULL
+    );
+    CREATE TABLE unlock_failures (
+        only_row        INTEGER PRIMARY KEY CHECK (only_row = 1),
+        wrong_pins      INTEGER NOT NULL
     );
 ";
 
@@ -199,6 +218,12 @@ impl Outbox {
 
         create_schema(&mut conn, path)?;
         Ok(Self { conn })
+    }
+
+    /// The connection, for the modules that keep the device's other state in
+    /// the same file (see [`crate::notices`], [`crate::lock`]).
+    pub(crate) fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// Whether a source file with this content was already captured, or
@@ -439,9 +464,13 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> 
         .map_err(sqlite("reading the schema version"))?;
 
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA)
-                .map_err(sqlite("creating the outbox tables"))?;
+        0 | 1 => {
+            if version == 0 {
+                tx.execute_batch(SCHEMA)
+                    .map_err(sqlite("creating the outbox tables"))?;
+            }
+            tx.execute_batch(SCHEMA_V2)
+                .map_err(sqlite("creating the PIN and revocation tables"))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite("writing the schema version"))?;
         }
@@ -458,7 +487,7 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> 
     tx.commit().map_err(sqlite("committing the schema"))
 }
 
-fn sqlite(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> OutboxError {
+pub(crate) fn sqlite(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> OutboxError {
     move |source| OutboxError::Sqlite { doing, source }
 }
 
@@ -655,7 +684,28 @@ mod tests {
 
         assert!(matches!(
             Outbox::open_in(dir.path()),
-            Err(OutboxError::NewerSchema { found: 2, .. })
+            Err(OutboxError::NewerSchema { found, .. }) if found == SCHEMA_VERSION + 1
         ));
+    }
+
+    #[test]
+    fn a_version_1_outbox_keeps_its_photos_and_gains_the_pin_tables() {
+        let dir = TempDir::new();
+        let path = dir.path().join(OUTBOX_FILE);
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(SCHEMA).unwrap();
+        old.execute(
+            "INSERT INTO outbox (photo_id, envelope, envelope_sha256, source, captured_at)
+             VALUES (?1, x'01', x'02', 'a.jpg', '2026-01-01T00:00:00Z')",
+            [Uuid::new_v4().to_string()],
+        )
+        .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        drop(old);
+
+        let mut outbox = Outbox::open_in(dir.path()).unwrap();
+        assert_eq!(outbox.pending_count().unwrap(), 1);
+        assert_eq!(outbox.wrong_pins().unwrap(), 0);
+        assert!(outbox.pins().unwrap().is_none());
     }
 }

@@ -8,12 +8,13 @@
 //! through `spawn_blocking`, so a slow SD card never stalls the MQTT task.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
 use guardian_protocol::{
-    topics, DeviceMessage, DeviceSigningKey, HubVerifyingKey, PhotoUpload, SignedMessage,
+    topics, DeviceMessage, DeviceSigningKey, Heartbeat, HubVerifyingKey, PhotoUpload, SignedMessage,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinError;
@@ -23,7 +24,9 @@ use uuid::Uuid;
 
 use crate::capture::CaptureNews;
 use crate::events::{self, Event};
+use crate::health::{self, SharedHealth};
 use crate::mqtt::{Link, LinkEvent};
+use crate::notices::{self, Applied, NoticeError};
 use crate::outbox::{Outbox, OutboxError, Settled};
 use crate::reply::{self, ReplyError};
 
@@ -37,6 +40,10 @@ const MAX_IN_FLIGHT: usize = 4;
 /// How often the worker looks for photos due for (re)publication.
 const TICK: Duration = Duration::from_secs(1);
 
+/// How often a heartbeat goes to the hub while connected (and once at
+/// every connection). A PIN changed on the hub arrives within this time.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+
 /// What the sync worker needs to know about this device and its hub.
 pub struct SyncSettings {
     pub device_id: Uuid,
@@ -44,6 +51,12 @@ pub struct SyncSettings {
     pub hub_verifying_key: HubVerifyingKey,
     /// Stop once capturing has finished and the outbox is empty.
     pub exit_when_synced: bool,
+    /// Shared with the kiosk: the link state goes in, the last error comes out.
+    pub health: SharedHealth,
+    /// The file whose presence says NTP synchronised the clock.
+    pub clock_flag: PathBuf,
+    /// How often to send a heartbeat, normally [`HEARTBEAT_EVERY`].
+    pub heartbeat_every: Duration,
 }
 
 /// What happened during a run that ended because everything was synced.
@@ -85,7 +98,10 @@ pub async fn run(
         link,
         settings: Arc::new(settings),
         photos_topic: topics::photos(device_id),
+        status_topic: topics::status(device_id),
         replies_topic: topics::replies(device_id),
+        notices_topic: topics::notices(device_id),
+        revoked: false,
         connected: false,
         in_flight: HashMap::new(),
         summary: SyncSummary::default(),
@@ -99,8 +115,12 @@ struct Worker {
     link: Link,
     settings: Arc<SyncSettings>,
     photos_topic: String,
+    status_topic: String,
     replies_topic: String,
+    notices_topic: String,
     connected: bool,
+    /// The hub revoked this device: nothing more is published.
+    revoked: bool,
     /// When each photo was last published in the current session.
     in_flight: HashMap<Uuid, Instant>,
     summary: SyncSummary,
@@ -110,16 +130,25 @@ impl Worker {
     async fn run(&mut self, mut news: UnboundedReceiver<CaptureNews>) -> Result<(), SyncError> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat_every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut capture_done = false;
+        self.revoked = self
+            .with_outbox(|outbox| outbox.revoked_at())
+            .await??
+            .is_some();
+        self.settings.health.lock().revoked = self.revoked;
 
         loop {
             tokio::select! {
                 event = self.link.events.recv() => match event {
                     Some(LinkEvent::Connected) => self.on_connected().await?,
-                    Some(LinkEvent::Disconnected) => self.connected = false,
+                    Some(LinkEvent::Disconnected) => self.on_disconnected(),
                     Some(LinkEvent::Message { topic, payload }) => {
                         if topic == self.replies_topic {
                             self.on_reply(payload).await?;
+                        } else if topic == self.notices_topic {
+                            self.on_notice(payload).await?;
                         } else {
                             debug!(%topic, "message on an unexpected topic; ignored");
                         }
@@ -139,6 +168,7 @@ impl Worker {
                     }
                 },
                 _ = tick.tick() => self.publish_due().await?,
+                _ = heartbeat.tick() => self.send_heartbeat().await?,
             }
 
             if self.settings.exit_when_synced
@@ -155,17 +185,102 @@ impl Worker {
     /// since nothing published in the old session is known to have arrived.
     async fn on_connected(&mut self) -> Result<(), SyncError> {
         self.connected = true;
-        self.in_flight.clear();
-        if let Err(error) = self.link.try_subscribe(&self.replies_topic) {
-            warn!(%error, "cannot queue the replies subscription; it is retried on reconnect");
+        {
+            let mut health = self.settings.health.lock();
+            health.connected = true;
+            health.offline_since = None;
         }
+        self.in_flight.clear();
+        for topic in [&self.replies_topic, &self.notices_topic] {
+            if let Err(error) = self.link.try_subscribe(topic) {
+                warn!(%error, %topic, "cannot queue a subscription; it is retried on reconnect");
+            }
+        }
+        self.send_heartbeat().await?;
         self.publish_due().await
+    }
+
+    fn on_disconnected(&mut self) {
+        self.connected = false;
+        let mut health = self.settings.health.lock();
+        if health.connected || health.offline_since.is_none() {
+            health.offline_since = Some(chrono::Local::now());
+        }
+        health.connected = false;
+    }
+
+    /// Tells the hub how the device is doing, and which PIN set it holds.
+    async fn send_heartbeat(&mut self) -> Result<(), SyncError> {
+        if !self.connected {
+            return Ok(());
+        }
+
+        let (outbox_len, quarantined, pins) = self
+            .with_outbox(|outbox| -> Result<_, OutboxError> {
+                Ok((
+                    outbox.pending_count()?,
+                    outbox.quarantined()?.len(),
+                    outbox.pins()?,
+                ))
+            })
+            .await??;
+        let now = Utc::now();
+        let heartbeat = Heartbeat {
+            sent_at: now,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            outbox_len: u32::try_from(outbox_len).unwrap_or(u32::MAX),
+            quarantined: u32::try_from(quarantined).unwrap_or(u32::MAX),
+            last_error: self.settings.health.lock().last_error.clone(),
+            clock_synced: health::clock_synced(&self.settings.clock_flag, now),
+            pins_digest: pins.map(|pins| pins.digest()),
+        };
+        let payload = SignedMessage::sign(
+            self.settings.device_id,
+            &DeviceMessage::Heartbeat(heartbeat),
+            &self.settings.signing_key,
+        );
+        if let Err(error) = self.link.try_publish(&self.status_topic, payload) {
+            debug!(%error, "publish queue is full; the heartbeat waits for the next round");
+        }
+        Ok(())
+    }
+
+    /// Keeps a trusted notice from the hub: a PIN set, or revocation.
+    async fn on_notice(&mut self, payload: Vec<u8>) -> Result<(), SyncError> {
+        let settings = Arc::clone(&self.settings);
+        let result = self
+            .with_outbox(move |outbox| {
+                notices::apply(
+                    outbox,
+                    &payload,
+                    &settings.hub_verifying_key,
+                    settings.device_id,
+                )
+            })
+            .await?;
+
+        match result {
+            Ok(Applied::Pins { teachers }) => {
+                info!(teachers, "new teacher PINs from the hub");
+                events::emit(&Event::PinsReceived { teachers });
+            }
+            Ok(Applied::StalePins) => debug!("PIN set no newer than the one held; ignored"),
+            Ok(Applied::Revoked { at }) => {
+                warn!(revoked_at = %at, "the hub revoked this device; it sends nothing more");
+                self.revoked = true;
+                self.settings.health.lock().revoked = true;
+                events::emit(&Event::Revoked);
+            }
+            Err(NoticeError::Outbox(error)) => return Err(error.into()),
+            Err(error) => warn!(%error, "untrusted notice"),
+        }
+        Ok(())
     }
 
     /// Publishes the oldest waiting photos that were never published in this
     /// session or have waited [`RESEND_AFTER`] for a reply, up to [`MAX_IN_FLIGHT`].
     async fn publish_due(&mut self) -> Result<(), SyncError> {
-        if !self.connected {
+        if !self.connected || self.revoked {
             return Ok(());
         }
 

@@ -217,9 +217,14 @@ fn start_hub(
             assert_eq!(publish.topic, topics::photos(device_id));
             let signed = SignedMessage::decode(&publish.payload).expect("a device message");
             assert_eq!(signed.device_id, device_id);
+            // Only photos are published on the photos topic; heartbeats go
+            // to the status topic this fake hub does not read.
             let DeviceMessage::Photo(upload) = signed
                 .verify(&device_verifying)
-                .expect("signed by the device's key");
+                .expect("signed by the device's key")
+            else {
+                panic!("a heartbeat on the photos topic");
+            };
             let envelope = PhotoEnvelope::from_bytes(&upload.envelope).expect("an envelope");
             assert_eq!(envelope.device_id, device_id);
             let details = envelope

@@ -11,9 +11,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
-use guardian_protocol::{
-    pins_digest, Heartbeat, TeacherPin, TeacherPins, MAX_TEACHERS_PER_DEVICE,
-};
+use guardian_protocol::{pins_digest, Heartbeat, TeacherPin, TeacherPins, MAX_TEACHERS_PER_DEVICE};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use serde_json::json;

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use guardian_protocol::{
     envelope_sha256, topics, DeviceMessage, Heartbeat, HubNotice, HubReply, PhotoEnvelope,
-    PhotoUpload, SignedMessage, SignedReply, MAX_NOTICE_BYTES, MQTT_PACKET_LIMIT,
-    PREVIEW_MAX_SIDE,
+    PhotoUpload, SignedMessage, SignedReply, MAX_NOTICE_BYTES, MQTT_PACKET_LIMIT, PREVIEW_MAX_SIDE,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -24,8 +23,8 @@ use uuid::Uuid;
 
 use crate::accounts::HUB_MQTT_USERNAME;
 use crate::audit::{Actor, AuditEvent, AuditKind};
-use crate::fleet;
 use crate::broker::HUB_CLIENT_ID;
+use crate::fleet;
 use crate::review;
 use crate::store::{PhotoRecord, PutOutcome};
 use crate::Hub;
@@ -74,9 +73,8 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = Duration::from_millis(200);
                 tracing::info!("hub connected to the mqtt broker");
-                let filters = [topics::ALL_PHOTOS, topics::ALL_STATUS].map(|path| {
-                    rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce)
-                });
+                let filters = [topics::ALL_PHOTOS, topics::ALL_STATUS]
+                    .map(|path| rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce));
                 if let Err(error) = client.subscribe_many(filters).await {
                     tracing::error!(%error, "cannot subscribe to the devices' topics");
                 }

@@ -525,11 +525,9 @@ fn print_devices(devices: &[fleet::DeviceStatus]) {
             Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
             None => "active".to_owned(),
         };
-        let seen = device
-            .last_seen_at
-            .map_or("never seen".to_owned(), |at| {
-                format!("seen {}", at.format("%Y-%m-%d %H:%M:%S"))
-            });
+        let seen = device.last_seen_at.map_or("never seen".to_owned(), |at| {
+            format!("seen {}", at.format("%Y-%m-%d %H:%M:%S"))
+        });
         let mut line = format!("{}\t{}\t{state}\t{seen}", device.id, device.classroom);
         if let Some(beat) = &device.heartbeat {
             line.push_str(&format!(
@@ -537,7 +535,11 @@ fn print_devices(devices: &[fleet::DeviceStatus]) {
                 beat.version,
                 beat.outbox_len,
                 beat.quarantined,
-                if beat.clock_synced { "synced" } else { "unsynced" }
+                if beat.clock_synced {
+                    "synced"
+                } else {
+                    "unsynced"
+                }
             ));
             if let Some(skew) = device.clock_skew_ms {
                 line.push_str(&format!(" (skew {:+.1} s)", skew as f64 / 1000.0));

@@ -21,8 +21,8 @@ pub use keys::{
     HubVerifyingKey,
 };
 pub use messages::{
-    envelope_sha256, DeviceMessage, Heartbeat, HubReply, PhotoEnvelope, PhotoUpload,
-    SignedMessage, SignedReply, ENVELOPE_VERSION,
+    envelope_sha256, DeviceMessage, Heartbeat, HubReply, PhotoEnvelope, PhotoUpload, SignedMessage,
+    SignedReply, ENVELOPE_VERSION,
 };
 pub use notices::{
     pins_digest, HubNotice, TeacherPin, TeacherPins, MAX_NOTICE_BYTES, MAX_TEACHERS_PER_DEVICE,

@@ -180,7 +180,10 @@ mod tests {
         let now = Utc::now();
 
         let a = set(vec![ana.clone(), luis.clone()], now);
-        let b = set(vec![luis.clone(), ana.clone()], now + chrono::Duration::hours(1));
+        let b = set(
+            vec![luis.clone(), ana.clone()],
+            now + chrono::Duration::hours(1),
+        );
         assert_eq!(a.digest(), b.digest());
 
         let mut changed = luis.clone();

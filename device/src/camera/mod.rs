@@ -5,6 +5,7 @@ pub mod choice;
 #[cfg(test)]
 pub mod fake;
 pub mod frame;
+pub mod replay;
 pub mod supervisor;
 pub mod v4l;
 

@@ -15,11 +15,6 @@ use thiserror::Error;
 
 use super::canvas::Canvas;
 
-/// Where the first framebuffer's geometry is published.
-pub const DEFAULT_SYSFS_DIR: &str = "/sys/class/graphics/fb0";
-/// The first framebuffer's device.
-pub const DEFAULT_DEVICE: &str = "/dev/fb0";
-
 /// A framebuffer opened for writing, with the geometry it had when opened.
 #[derive(Debug)]
 pub struct Framebuffer {

@@ -47,8 +47,8 @@ pub async fn revoke(
     let hub = state.hub.clone();
     let admin_id = session.account.id;
 
-    let revoked = blocking(move || Ok(fleet::revoke(&hub, device_id, Actor::Admin(admin_id))?))
-        .await?;
+    let revoked =
+        blocking(move || Ok(fleet::revoke(&hub, device_id, Actor::Admin(admin_id))?)).await?;
     tracing::info!(%device_id, revoked, ip = %ip.chosen, "device revocation asked");
     Ok(Json(json!({ "revoked": revoked })))
 }
