@@ -100,6 +100,9 @@ async fn a_photo_reaches_no_family_until_a_teacher_releases_it() {
         .await;
     assert_eq!(preview.status, StatusCode::OK);
 
+    let audited = s.t.audit_of("photo_released");
+    assert_eq!(audited[0].ip.as_deref(), Some("127.0.0.1"), "{audited:?}");
+
     // Released photos leave the review list.
     let awaiting = s.t.send(get("/api/review", Some(&teacher))).await.json();
     assert_eq!(awaiting, json!([]));
@@ -231,6 +234,7 @@ async fn a_teacher_names_faces_adds_missed_ones_and_every_step_is_audited() {
     {
         assert_eq!(row.actor, actor);
         assert_eq!(row.subject.as_deref(), Some(s.photo.to_string().as_str()));
+        assert_eq!(row.ip.as_deref(), Some("127.0.0.1"), "{row:?}");
         assert!(!row.flat().contains("Leo") && !row.flat().contains("Mia"));
     }
 }

@@ -102,6 +102,7 @@ pub async fn export(
                 let finished =
                     AuditEvent::new(AuditKind::ExportFinished, Actor::Parent(writer.parent.id))
                         .subject(contents.child.id)
+                        .ip(contents.mark.client_ip)
                         .detail(json!({ "access_id": contents.mark.access_id, "photos": photos }));
                 if let Err(error) = record(&writer.hub, finished) {
                     tracing::error!(%error, "archive sent but its audit entry failed");

@@ -24,7 +24,7 @@ use super::photos::{jpeg_response, parse_id, rfc3339, viewer_mark};
 use super::session::CurrentSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Role;
-use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::audit::{Acting, Actor, AuditEvent, AuditKind};
 use crate::children;
 use crate::render;
 use crate::review::{self, Review};
@@ -192,6 +192,7 @@ pub async fn image(
 pub async fn name_face(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path((id, n)): Path<(String, String)>,
     ApiJson(body): ApiJson<NameBody>,
 ) -> Result<Json<ReviewPhoto>, ApiError> {
@@ -204,8 +205,8 @@ pub async fn name_face(
     let hub = state.hub.clone();
     let named = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let review =
-            review::name_face(&hub, photo_id, n, body.child_id, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let review = review::name_face(&hub, photo_id, n, body.child_id, by)?;
         review_photo(&hub, review)
     })
     .await?;
@@ -220,6 +221,7 @@ pub async fn name_face(
 pub async fn add_face(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddFaceBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -237,7 +239,8 @@ pub async fn add_face(
     let hub = state.hub.clone();
     let (n, photo) = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let (n, review) = review::add_face(&hub, photo_id, rect, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let (n, review) = review::add_face(&hub, photo_id, rect, by)?;
         Ok((n, review_photo(&hub, review)?))
     })
     .await?;
@@ -253,6 +256,7 @@ pub async fn add_face(
 pub async fn release(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<ReviewPhoto>, ApiError> {
@@ -263,7 +267,8 @@ pub async fn release(
     let hub = state.hub.clone();
     let released = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let review = review::release(&hub, photo_id, body.no_faces, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let review = review::release(&hub, photo_id, body.no_faces, by)?;
         review_photo(&hub, review)
     })
     .await?;
