@@ -1,6 +1,6 @@
 //! `guardian-hub`: the school hub's command line.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -280,7 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     classroom,
                 },
         } => {
-            let password = read_password()?;
+            let password = read_password(&phone)?;
             let id = hub
                 .accounts
                 .add_guardian(&name, &phone, &password, classroom.as_deref())?;
@@ -290,7 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin {
             command: AdminCommand::Add { name, phone },
         } => {
-            let password = read_password()?;
+            let password = read_password(&phone)?;
             let id = hub.accounts.add_admin(&name, &phone, &password)?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
@@ -487,7 +487,7 @@ fn add_teacher(hub: &Hub, name: &str, phone: &str, classroom: &str) -> anyhow::R
             id
         }
         _ => {
-            let password = read_password()?;
+            let password = read_password(phone)?;
             hub.accounts
                 .add_teacher(name, phone, &password, classroom)?
         }
@@ -514,17 +514,42 @@ fn verify_audit(hub: &Hub) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads a password from stdin, removing one trailing newline.
-fn read_password() -> anyhow::Result<Zeroizing<String>> {
-    let mut password = Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("cannot read the password from stdin")?;
-    if password.ends_with('\n') {
-        password.pop();
-        if password.ends_with('\r') {
-            password.pop();
+/// Reads the password for the account of `phone`: one line of stdin, without its line
+/// ending. On a terminal it asks for it on stderr and reads it without echo; from a pipe
+/// it reads only the first line, so what follows it is never taken as part of the
+/// password.
+fn read_password(phone: &str) -> anyhow::Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        eprint!("Password for {phone}: ");
+        std::io::stderr().flush().ok();
+        Zeroizing::new(
+            rpassword::read_password().context("cannot read the password from the terminal")?,
+        )
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        let read = stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        if read == 0 {
+            bail!(
+                "no password on stdin: give it as one line, for example \
+                 printf '%s\\n' 'a long password' | guardian-hub …"
+            );
         }
+        if line.ends_with('\n') {
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+        }
+        line
+    };
+
+    // Spaces and tabs alone are a slip (an empty line, a stray key), not a choice.
+    if password.trim().is_empty() {
+        bail!("the password for {phone} is empty or only spaces; type one of at least 10 characters");
     }
     Ok(password)
 }
