@@ -139,8 +139,9 @@ enum ParentCommand {
         /// Phone number in E.164 form, e.g. +34600111222; it is also the login.
         #[arg(long)]
         phone: String,
-        /// Lists this classroom's photos for the parent, as the first version
-        /// did; without it the parent sees photos through their children.
+        /// Records the classroom the family belongs to (kept for older scripts).
+        /// It shows the parent nothing: a parent sees only the released photos
+        /// in which a child linked to them is named (`guardian link`).
         #[arg(long)]
         classroom: Option<String>,
     },
@@ -187,8 +188,12 @@ enum ChildCommand {
         #[arg(long)]
         name: String,
     },
-    /// Erases a child: their record, consent history and guardian links.
-    /// The audit log keeps the event with the child's id only.
+    /// Erases a child: deletes every photo in which the child is the only
+    /// named child (its record, original requests, download links and sealed
+    /// file), unnames the child on faces in other photos (those faces become
+    /// unknown, so covered for everyone), and removes the child's consent
+    /// history, guardian links and record. The audit log keeps the events with
+    /// ids only.
     Erase {
         /// The child's id, as `child add` printed it.
         id: String,
@@ -206,7 +211,8 @@ enum GuardianCommand {
         child: String,
     },
     /// Ends a parent's link to a child (a change of custody, say): they stop
-    /// seeing the child's photos and consents at once.
+    /// seeing the child's photos and consents at once, and their open original
+    /// requests for those photos end.
     Unlink {
         #[arg(long)]
         phone: String,

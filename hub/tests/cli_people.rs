@@ -239,6 +239,29 @@ fn a_password_on_stdin_is_its_first_line_and_blank_ones_are_refused() {
 }
 
 #[test]
+fn the_help_says_what_classroom_and_erase_do_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let output = hub(dir.path(), args, "");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().replace('\n', " ")
+    };
+
+    // A parent sees photos only through linked children, whatever --classroom says.
+    let parent = help(&["parent", "add", "--help"]);
+    assert!(!parent.contains("first version"), "{parent}");
+    assert!(!parent.contains("Lists this classroom"), "{parent}");
+    assert!(parent.contains("guardian link"), "{parent}");
+
+    let erase = help(&["child", "erase", "--help"]);
+    let erase = erase.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        erase.contains("deletes every photo in which the child is the only named child"),
+        "{erase}"
+    );
+}
+
+#[test]
 fn people_commands_refuse_bad_input_with_a_message_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
