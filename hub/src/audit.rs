@@ -366,13 +366,13 @@ impl AuditLog {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| KeyError::Io {
+            .map_err(|error| KeyError::Io {
                 path: lock_path.clone(),
-                source,
+                error,
             })?;
-        lock.lock().map_err(|source| KeyError::Io {
+        lock.lock().map_err(|error| KeyError::Io {
             path: lock_path.clone(),
-            source,
+            error,
         })?;
 
         if let Some(current) = self.read_head()? {

@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand};
 use guardian_hub::accounts::Role;
 use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
-use guardian_hub::keys::write_private_file;
+use guardian_hub::keys::ReservedFile;
 use guardian_hub::{broker, children, ingest, retention, sms, web, Hub};
+use guardian_protocol::BrokerAddress;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -229,9 +230,10 @@ enum DeviceCommand {
         #[arg(long)]
         classroom: String,
         /// The broker address the device will connect to, as HOST:PORT.
-        #[arg(long)]
-        broker: String,
-        #[arg(long)]
+        #[arg(long, value_name = "HOST:PORT")]
+        broker: BrokerAddress,
+        /// Where to write the provisioning file; its folder must exist.
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
 }
@@ -456,17 +458,35 @@ async fn shutdown_signal() {
     }
 }
 
-fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::Result<()> {
+fn add_device(hub: &Hub, classroom: &str, broker: &BrokerAddress, out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         bail!(
             "{} already exists; choose another --out or remove it first",
             out.display()
         );
     }
-    let provisioning = hub
-        .accounts
-        .add_device(classroom, broker, hub.keys.public())?;
-    write_private_file(out, provisioning.to_json().as_bytes())?;
+    // The file is set aside before the device is registered: a folder that is
+    // missing or read-only must not leave a registered device without a file.
+    let file = ReservedFile::create(out).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot write the provisioning file {}: {error}; check that its folder exists \
+             and is writable, or choose another --out",
+            out.display()
+        )
+    })?;
+
+    let provisioning =
+        hub.accounts
+            .add_device(classroom, &broker.to_string(), hub.keys.public())?;
+    file.write(provisioning.to_json().as_bytes())
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "device {} is registered, but its provisioning file {} could not be written: \
+                 {error}; free some space and run `device add` again",
+                provisioning.device_id,
+                out.display()
+            )
+        })?;
     eprintln!(
         "device {} registered in {classroom}; provisioning file written to {} (keep it secret)",
         provisioning.device_id,
