@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{Acting, AuditError, AuditEvent, AuditKind};
-use crate::codes;
+use crate::codes::{self, Withdrawal};
 use crate::db::{from_millis, to_millis};
 use crate::store::sqlite_uuid;
 use crate::Hub;
@@ -197,7 +197,7 @@ fn withdraw_requests(
             Purpose::VisibleToClassmates => was_uncovered && !own_child,
         };
         if takes_away {
-            codes::withdraw(tx, &request_id)?;
+            codes::withdraw(tx, &request_id, Withdrawal::ConsentWithdrawn)?;
             ended += 1;
         }
     }

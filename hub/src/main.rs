@@ -14,6 +14,7 @@ use guardian_hub::accounts::Role;
 use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::ReservedFile;
+use guardian_hub::wording::count;
 use guardian_hub::{broker, children, ingest, retention, sms, web, Hub};
 use guardian_protocol::BrokerAddress;
 use uuid::Uuid;
@@ -327,9 +328,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let child_id = parse_child_id(&id)?;
             let erased = children::erase(&hub, child_id, Actor::Operator)?;
             eprintln!(
-                "child {child_id} erased: {} photos in which only they were named removed, \
-                 {} faces in other photos now unknown, {} consent decisions and {} guardian links removed",
-                erased.photos_removed, erased.faces_unnamed, erased.consents, erased.guardian_links
+                "child {child_id} erased: {} in which only they were named removed, \
+                 {} in other photos now unknown, {} and {} removed",
+                count(erased.photos_removed, "photo", "photos"),
+                count(erased.faces_unnamed, "face", "faces"),
+                count(erased.consents, "consent decision", "consent decisions"),
+                count(erased.guardian_links, "guardian link", "guardian links"),
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -382,8 +386,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let today = today.unwrap_or_else(|| retention::today(&hub));
             let purged = retention::purge(&hub, today, Actor::Operator)?;
             println!(
-                "retention: {} photos purged, {} kept (today is {today} in {})",
-                purged.photos.len(),
+                "retention: {} purged, {} kept (today is {today} in {})",
+                count(purged.photos.len(), "photo", "photos"),
                 purged.kept,
                 hub.timezone.name()
             );
@@ -526,7 +530,7 @@ fn verify_audit(hub: &Hub) -> anyhow::Result<ExitCode> {
     let verdict = hub.audit.verify(&hub.db.lock())?;
     match verdict {
         Verdict::Intact { entries, head } => {
-            println!("audit log intact: {entries} entries");
+            println!("audit log intact: {}", count(entries, "entry", "entries"));
             match head {
                 Some(head) => println!("head: seq={} mac={}", head.seq, head.mac),
                 None => println!("head: (empty log)"),

@@ -185,7 +185,12 @@ fn the_people_commands_of_the_contract_work_end_to_end() {
     );
 
     // Erasing the child removes the child and the link.
-    ok(d, &["child", "erase", &child.to_string()], "");
+    let said = hub_stderr(d, &["child", "erase", &child.to_string()]);
+    assert!(
+        said.contains("0 photos in which only they were named removed")
+            && said.contains("0 consent decisions and 1 guardian link removed"),
+        "{said}"
+    );
     assert!(children::get(&hub, child).unwrap().is_none());
     assert!(children::guardians_of(&hub, child).unwrap().is_empty());
 

@@ -205,7 +205,7 @@ async fn erasing_a_child_removes_their_photos_names_consents_and_links() {
     let faces = review::get(&f.t.hub, f.both).unwrap().unwrap().faces;
     assert_eq!(faces[0].child_id, None);
     assert_eq!(faces[1].child_id, Some(f.mia));
-    assert_eq!(request_state(&f.t, &shared_request), "withdrawn");
+    assert_eq!(request_state(&f.t, &shared_request), "ended");
 
     // Nothing of Leo is left in the database but audit entries with his id.
     for (table, column) in [
@@ -495,9 +495,14 @@ async fn an_unlinked_parent_loses_the_childs_photos_and_open_requests_at_once() 
         children::unlink_guardian(&f.t.hub, &f.lena.phone, f.leo, Actor::Operator).unwrap();
     assert_eq!(unlinked, Some(f.lena.id));
 
-    assert_eq!(request_state(&f.t, &request), "withdrawn");
+    assert_eq!(request_state(&f.t, &request), "ended");
     let listed = f.t.send(get("/api/photos", Some(&lena))).await.json();
     assert_eq!(listed, json!([]));
+    // The code sent before is answered like any photo that is not hers, not
+    // with a reason about consents that have not changed.
+    f.t.verify(&lena, &request, &f.t.last_code())
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     f.t.send(get(
         &format!("/api/children/{}/consent", f.leo),
         Some(&lena),
