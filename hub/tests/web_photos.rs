@@ -43,6 +43,12 @@ async fn a_parent_lists_their_classrooms_photos_newest_first() {
     let listed = t.audit_of("photos_listed");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].actor, format!("parent:{}", ana.id));
+
+    // The page a person reads gives the time in the school's zone (Madrid by
+    // default), not in UTC.
+    let page = t.send(get("/", Some(&cookie))).await.text();
+    assert!(page.contains("taken 2025-03-01 10:04 CET (+01:00)"), "{page}");
+    assert!(!page.contains("09:04"), "{page}");
 }
 
 #[tokio::test]

@@ -234,3 +234,12 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
+
+/// A time as a person at the school reads it: in the school's time zone, with
+/// the zone's name and its offset from UTC, e.g. `2025-03-01 10:04 CET (+01:00)`.
+/// The API keeps RFC 3339 UTC for scripts; pages show this.
+pub fn local_time(at: DateTime<Utc>, timezone: chrono_tz::Tz) -> String {
+    at.with_timezone(&timezone)
+        .format("%Y-%m-%d %H:%M %Z (%:z)")
+        .to_string()
+}

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::photos::{jpeg_response, parse_id, rfc3339, viewer_mark};
+use super::photos::{jpeg_response, local_time, parse_id, rfc3339, viewer_mark};
 use super::session::CurrentSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Role;
@@ -64,9 +64,19 @@ pub struct ReviewPhoto {
     pub height: u32,
     pub damaged: bool,
     pub released_at: Option<String>,
+    /// The same times in the school's time zone, as the review page shows them.
+    pub local: LocalTimes,
     pub faces: Vec<FaceView>,
     /// The children of the photo's classroom, by name.
     pub children: Vec<NameableChild>,
+}
+
+/// A photo's times as a person at the school reads them (see [`local_time`]).
+#[derive(Debug, Serialize)]
+pub struct LocalTimes {
+    pub captured_at: String,
+    pub received_at: String,
+    pub released_at: Option<String>,
 }
 
 /// The body of `POST /api/photos/{id}/faces/{n}/name`. `child_id` must be
@@ -313,6 +323,13 @@ fn review_photo(hub: &Hub, review: Review) -> Result<ReviewPhoto, ApiError> {
         height: photo.height,
         damaged: photo.damaged,
         released_at: review.released_at.map(rfc3339),
+        local: LocalTimes {
+            captured_at: local_time(photo.captured_at, hub.timezone),
+            received_at: local_time(photo.received_at, hub.timezone),
+            released_at: review
+                .released_at
+                .map(|at| local_time(at, hub.timezone)),
+        },
         faces: review
             .faces
             .iter()
