@@ -131,8 +131,8 @@ pub struct Parent {
     pub id: Uuid,
     pub name: String,
     pub phone: String,
-    /// The classroom whose photos the first version lists for this parent;
-    /// `None` for a guardian who sees photos only through their children.
+    /// The classroom the family was recorded in (`parent add --classroom`);
+    /// it grants nothing: a guardian sees photos only through their children.
     pub classroom_id: Option<Uuid>,
     pub locked: bool,
 }

@@ -170,6 +170,33 @@ impl std::fmt::Display for Actor {
     }
 }
 
+/// Who acted, and from which address when the action came over the web.
+///
+/// Functions shared by the command line and the web take this, so that an
+/// entry written for a web request carries the client's address; an
+/// [`Actor`] alone (the command line, tests) converts into one without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acting {
+    pub actor: Actor,
+    pub ip: Option<IpAddr>,
+}
+
+impl Acting {
+    /// An account acting through a web request from `ip`.
+    pub fn web(actor: Actor, ip: IpAddr) -> Self {
+        Self {
+            actor,
+            ip: Some(ip),
+        }
+    }
+}
+
+impl From<Actor> for Acting {
+    fn from(actor: Actor) -> Self {
+        Self { actor, ip: None }
+    }
+}
+
 /// One thing to record.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
@@ -190,6 +217,14 @@ impl AuditEvent {
             subject: None,
             ip: None,
             detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// An event by `by`, with its address if it came over the web.
+    pub fn by(kind: AuditKind, by: Acting) -> Self {
+        Self {
+            ip: by.ip,
+            ..Self::new(kind, by.actor)
         }
     }
 
@@ -339,13 +374,13 @@ impl AuditLog {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| KeyError::Io {
+            .map_err(|error| KeyError::Io {
                 path: lock_path.clone(),
-                source,
+                error,
             })?;
-        lock.lock().map_err(|source| KeyError::Io {
+        lock.lock().map_err(|error| KeyError::Io {
             path: lock_path.clone(),
-            source,
+            error,
         })?;
 
         if let Some(current) = self.read_head()? {

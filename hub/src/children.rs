@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::accounts::{normalise_phone, Account, AccountError, Role};
 use crate::audit::{Actor, AuditEvent, AuditKind};
-use crate::codes;
+use crate::codes::{self, Withdrawal};
 use crate::db::{self, to_millis};
 use crate::store::sqlite_uuid;
 use crate::Hub;
@@ -152,7 +152,7 @@ fn withdraw_open_requests(
         ids
     };
     for id in &ended {
-        codes::withdraw(tx, id)?;
+        codes::withdraw(tx, id, Withdrawal::AccessEnded)?;
     }
     Ok(ended.len())
 }

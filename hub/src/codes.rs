@@ -72,7 +72,10 @@ pub enum CodeError {
     NotFound,
 
     /// The code is not the one sent (or not six digits).
-    #[error("wrong code; {tries_left} tries left for this request")]
+    #[error(
+        "wrong code; {} left for this request",
+        crate::wording::count(*tries_left, "try", "tries")
+    )]
     WrongCode { tries_left: i64 },
 
     /// The request already ended after [`MAX_WRONG_TRIES`] wrong codes.
@@ -377,6 +380,7 @@ impl Codes {
             "exhausted" => Some(CodeError::TooManyTries),
             "cancelled" => Some(CodeError::Expired),
             "withdrawn" => Some(CodeError::NotAllowed),
+            "ended" => Some(CodeError::NotFound),
             _ if request.wrong_tries >= MAX_WRONG_TRIES => Some(CodeError::TooManyTries),
             _ if to_millis(now) > request.expires_at => Some(CodeError::Expired),
             _ => None,
@@ -555,14 +559,40 @@ impl Codes {
     }
 }
 
+/// Why an original request was ended before its code was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// A consent the original relied on was withdrawn: its code answers
+    /// "not allowed", and the parent may ask again for what is now allowed.
+    ConsentWithdrawn,
+    /// The parent's access to the photo ended (unlinked from the child, or
+    /// the child erased): its code answers "not found", like any photo that
+    /// is not theirs.
+    AccessEnded,
+}
+
+impl Withdrawal {
+    /// The request's state, which [`Codes::verify`] answers by.
+    fn state(self) -> &'static str {
+        match self {
+            Self::ConsentWithdrawn => "withdrawn",
+            Self::AccessEnded => "ended",
+        }
+    }
+}
+
 /// Ends an original request because a consent, a link or the child it
-/// shows is gone: its code stops working ("not allowed" rather than
-/// "expired") and its download link, if not used yet, is deleted. Runs
-/// inside the caller's transaction.
-pub fn withdraw(tx: &rusqlite::Transaction<'_>, request_id: &str) -> Result<(), rusqlite::Error> {
+/// shows is gone: its code stops working (with the answer `why` calls for,
+/// rather than "expired") and its download link, if not used yet, is
+/// deleted. Runs inside the caller's transaction.
+pub fn withdraw(
+    tx: &rusqlite::Transaction<'_>,
+    request_id: &str,
+    why: Withdrawal,
+) -> Result<(), rusqlite::Error> {
     tx.execute(
-        "UPDATE original_requests SET state = 'withdrawn' WHERE id = ?1",
-        [request_id],
+        "UPDATE original_requests SET state = ?2 WHERE id = ?1",
+        params![request_id, why.state()],
     )?;
     tx.execute(
         "DELETE FROM downloads WHERE request_id = ?1 AND used_at IS NULL",

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{Actor, AuditError, AuditEvent, AuditKind};
-use crate::codes;
+use crate::audit::{Acting, AuditError, AuditEvent, AuditKind};
+use crate::codes::{self, Withdrawal};
 use crate::db::{from_millis, to_millis};
 use crate::store::sqlite_uuid;
 use crate::Hub;
@@ -93,8 +93,9 @@ pub fn set(
     child_id: Uuid,
     purpose: Purpose,
     granted: bool,
-    by: Actor,
+    by: impl Into<Acting>,
 ) -> Result<ConsentRecord, ConsentError> {
+    let by: Acting = by.into();
     let now = hub.clock.now();
     let mut conn = hub.db.lock();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -125,14 +126,14 @@ pub fn set(
             child_id.to_string(),
             purpose.as_str(),
             granted,
-            by.to_string(),
+            by.actor.to_string(),
             to_millis(now)
         ],
     )?;
     hub.audit.commit_with(
         tx,
         now,
-        &AuditEvent::new(AuditKind::ConsentChanged, by)
+        &AuditEvent::by(AuditKind::ConsentChanged, by)
             .subject(child_id)
             .detail(json!({
                 "purpose": purpose.as_str(),
@@ -145,7 +146,7 @@ pub fn set(
         child_id,
         purpose,
         granted,
-        by: by.to_string(),
+        by: by.actor.to_string(),
         at: now,
     })
 }
@@ -196,7 +197,7 @@ fn withdraw_requests(
             Purpose::VisibleToClassmates => was_uncovered && !own_child,
         };
         if takes_away {
-            codes::withdraw(tx, &request_id)?;
+            codes::withdraw(tx, &request_id, Withdrawal::ConsentWithdrawn)?;
             ended += 1;
         }
     }

@@ -23,10 +23,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot create or read the key file {path}: {source}")]
+    /// The OS refused a file of the data directory (missing folder, permissions, full disk).
+    /// The OS error is in the message and not chained as a source, so it is printed once.
+    #[error("cannot create or read the key file {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("the key file {path} is damaged ({found} bytes, expected 32); restore it from backup, or photos sealed for this hub cannot be opened")]
@@ -100,9 +102,9 @@ impl HubKeys {
 
 /// Creates a directory readable only by its owner (and its parents).
 pub fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
+    let io = |error| KeyError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)
@@ -114,17 +116,67 @@ pub fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     let temporary = temporary_sibling(path);
     write_new_private(&temporary, contents)?;
-    fs::rename(&temporary, path).map_err(|source| KeyError::Io {
+    fs::rename(&temporary, path).map_err(|error| KeyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     sync_parent(path)
 }
 
+/// A private file (mode 0600) set aside before its contents exist: an empty
+/// temporary file beside its final path, removed again unless written.
+///
+/// `device add` reserves its provisioning file this way before it registers
+/// the device, so that a folder that is missing or read-only is reported
+/// before anything is recorded.
+pub struct ReservedFile {
+    path: PathBuf,
+    temporary: PathBuf,
+    file: fs::File,
+    placed: bool,
+}
+
+impl ReservedFile {
+    /// Creates the temporary file; fails if the folder of `path` is missing
+    /// or not writable.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let temporary = temporary_sibling(path);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temporary,
+            file,
+            placed: false,
+        })
+    }
+
+    /// Writes the contents durably and moves the file to its final path.
+    pub fn write(mut self, contents: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(contents)?;
+        self.file.sync_all()?;
+        fs::rename(&self.temporary, &self.path)?;
+        self.placed = true;
+        fs::File::open(folder_of(&self.path))?.sync_all()
+    }
+}
+
+impl Drop for ReservedFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            // Nothing was written to it; a leftover would only be clutter.
+            let _ = fs::remove_file(&self.temporary);
+        }
+    }
+}
+
 fn key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let io = |source| KeyError::Io {
+    let io = |error| KeyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
 
     if !path.exists() {
@@ -150,6 +202,14 @@ fn key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     Ok(Zeroizing::new(key))
 }
 
+/// The folder a file is in; "." for a bare file name, whose `parent()` is empty.
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
 fn temporary_sibling(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(
@@ -161,9 +221,9 @@ fn temporary_sibling(path: &Path) -> PathBuf {
 }
 
 fn write_new_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
+    let io = |error| KeyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -176,12 +236,12 @@ fn write_new_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
 }
 
 fn sync_parent(path: &Path) -> Result<(), KeyError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
+    let parent = folder_of(path);
     fs::File::open(parent)
         .and_then(|dir| dir.sync_all())
-        .map_err(|source| KeyError::Io {
+        .map_err(|error| KeyError::Io {
             path: parent.to_path_buf(),
-            source,
+            error,
         })
 }
 

@@ -25,6 +25,7 @@ pub mod store;
 pub mod visibility;
 pub mod watermark;
 pub mod web;
+pub mod wording;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `guardian-hub`: the school hub's command line.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +13,10 @@ use clap::{Parser, Subcommand};
 use guardian_hub::accounts::Role;
 use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
-use guardian_hub::keys::write_private_file;
+use guardian_hub::keys::ReservedFile;
+use guardian_hub::wording::count;
 use guardian_hub::{broker, children, fleet, ingest, retention, sms, web, Hub};
+use guardian_protocol::BrokerAddress;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -139,8 +141,9 @@ enum ParentCommand {
         /// Phone number in E.164 form, e.g. +34600111222; it is also the login.
         #[arg(long)]
         phone: String,
-        /// Lists this classroom's photos for the parent, as the first version
-        /// did; without it the parent sees photos through their children.
+        /// Records the classroom the family belongs to (kept for older scripts).
+        /// It shows the parent nothing: a parent sees only the released photos
+        /// in which a child linked to them is named (`guardian link`).
         #[arg(long)]
         classroom: Option<String>,
     },
@@ -193,8 +196,12 @@ enum ChildCommand {
         #[arg(long)]
         name: String,
     },
-    /// Erases a child: their record, consent history and guardian links.
-    /// The audit log keeps the event with the child's id only.
+    /// Erases a child: deletes every photo in which the child is the only
+    /// named child (its record, original requests, download links and sealed
+    /// file), unnames the child on faces in other photos (those faces become
+    /// unknown, so covered for everyone), and removes the child's consent
+    /// history, guardian links and record. The audit log keeps the events with
+    /// ids only.
     Erase {
         /// The child's id, as `child add` printed it.
         id: String,
@@ -212,7 +219,8 @@ enum GuardianCommand {
         child: String,
     },
     /// Ends a parent's link to a child (a change of custody, say): they stop
-    /// seeing the child's photos and consents at once.
+    /// seeing the child's photos and consents at once, and their open original
+    /// requests for those photos end.
     Unlink {
         #[arg(long)]
         phone: String,
@@ -229,9 +237,10 @@ enum DeviceCommand {
         #[arg(long)]
         classroom: String,
         /// The broker address the device will connect to, as HOST:PORT.
-        #[arg(long)]
-        broker: String,
-        #[arg(long)]
+        #[arg(long, value_name = "HOST:PORT")]
+        broker: BrokerAddress,
+        /// Where to write the provisioning file; its folder must exist.
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Lists the devices with their last heartbeat.
@@ -294,7 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     classroom,
                 },
         } => {
-            let password = read_password()?;
+            let password = read_password(&phone)?;
             let id = hub
                 .accounts
                 .add_guardian(&name, &phone, &password, classroom.as_deref())?;
@@ -304,7 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin {
             command: AdminCommand::Add { name, phone },
         } => {
-            let password = read_password()?;
+            let password = read_password(&phone)?;
             let id = hub.accounts.add_admin(&name, &phone, &password)?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
@@ -323,7 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Teacher {
             command: TeacherCommand::Pin { phone },
         } => {
-            let pin = read_password().context("cannot read the PIN")?;
+            let pin = read_secret("PIN", &phone).context("cannot read the PIN")?;
             let teacher_id = fleet::set_pin(&hub, &phone, pin.trim())?;
             eprintln!(
                 "PIN set for teacher {teacher_id}; their classroom's devices receive it at \
@@ -363,9 +372,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let child_id = parse_child_id(&id)?;
             let erased = children::erase(&hub, child_id, Actor::Operator)?;
             eprintln!(
-                "child {child_id} erased: {} photos in which only they were named removed, \
-                 {} faces in other photos now unknown, {} consent decisions and {} guardian links removed",
-                erased.photos_removed, erased.faces_unnamed, erased.consents, erased.guardian_links
+                "child {child_id} erased: {} in which only they were named removed, \
+                 {} in other photos now unknown, {} and {} removed",
+                count(erased.photos_removed, "photo", "photos"),
+                count(erased.faces_unnamed, "face", "faces"),
+                count(erased.consents, "consent decision", "consent decisions"),
+                count(erased.guardian_links, "guardian link", "guardian links"),
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -418,8 +430,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let today = today.unwrap_or_else(|| retention::today(&hub));
             let purged = retention::purge(&hub, today, Actor::Operator)?;
             println!(
-                "retention: {} photos purged, {} kept (today is {today} in {})",
-                purged.photos.len(),
+                "retention: {} purged, {} kept (today is {today} in {})",
+                count(purged.photos.len(), "photo", "photos"),
                 purged.kept,
                 hub.timezone.name()
             );
@@ -494,17 +506,40 @@ async fn shutdown_signal() {
     }
 }
 
-fn add_device(hub: &Hub, classroom: &str, broker: &str, out: &Path) -> anyhow::Result<()> {
+fn add_device(
+    hub: &Hub,
+    classroom: &str,
+    broker: &BrokerAddress,
+    out: &Path,
+) -> anyhow::Result<()> {
     if out.exists() {
         bail!(
             "{} already exists; choose another --out or remove it first",
             out.display()
         );
     }
-    let provisioning = hub
-        .accounts
-        .add_device(classroom, broker, hub.keys.public())?;
-    write_private_file(out, provisioning.to_json().as_bytes())?;
+    // The file is set aside before the device is registered: a folder that is
+    // missing or read-only must not leave a registered device without a file.
+    let file = ReservedFile::create(out).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot write the provisioning file {}: {error}; check that its folder exists \
+             and is writable, or choose another --out",
+            out.display()
+        )
+    })?;
+
+    let provisioning =
+        hub.accounts
+            .add_device(classroom, &broker.to_string(), hub.keys.public())?;
+    file.write(provisioning.to_json().as_bytes())
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "device {} is registered, but its provisioning file {} could not be written: \
+                 {error}; free some space and run `device add` again",
+                provisioning.device_id,
+                out.display()
+            )
+        })?;
     eprintln!(
         "device {} registered in {classroom}; provisioning file written to {} (keep it secret)",
         provisioning.device_id,
@@ -569,7 +604,7 @@ fn add_teacher(hub: &Hub, name: &str, phone: &str, classroom: &str) -> anyhow::R
             id
         }
         _ => {
-            let password = read_password()?;
+            let password = read_password(phone)?;
             hub.accounts
                 .add_teacher(name, phone, &password, classroom)?
         }
@@ -582,7 +617,7 @@ fn verify_audit(hub: &Hub) -> anyhow::Result<ExitCode> {
     let verdict = hub.audit.verify(&hub.db.lock())?;
     match verdict {
         Verdict::Intact { entries, head } => {
-            println!("audit log intact: {entries} entries");
+            println!("audit log intact: {}", count(entries, "entry", "entries"));
             match head {
                 Some(head) => println!("head: seq={} mac={}", head.seq, head.mac),
                 None => println!("head: (empty log)"),
@@ -596,17 +631,52 @@ fn verify_audit(hub: &Hub) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads a password from stdin, removing one trailing newline.
-fn read_password() -> anyhow::Result<Zeroizing<String>> {
-    let mut password = Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("cannot read the password from stdin")?;
-    if password.ends_with('\n') {
-        password.pop();
-        if password.ends_with('\r') {
-            password.pop();
+/// Reads the password for the account of `phone`: one line of stdin, without its line
+/// ending. On a terminal it asks for it on stderr and reads it without echo; from a pipe
+/// it reads only the first line, so what follows it is never taken as part of the
+/// password.
+fn read_password(phone: &str) -> anyhow::Result<Zeroizing<String>> {
+    read_secret("Password", phone)
+}
+
+/// Reads one secret line (a password or a PIN) as [`read_password`] does;
+/// `kind` names it in the prompt.
+fn read_secret(kind: &str, phone: &str) -> anyhow::Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        eprint!("{kind} for {phone}: ");
+        std::io::stderr().flush().ok();
+        Zeroizing::new(
+            rpassword::read_password().context("cannot read the password from the terminal")?,
+        )
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        let read = stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        if read == 0 {
+            bail!(
+                "no {} on stdin: give it as one line, for example \
+                 printf '%s\\n' 'a long password' | guardian-hub …",
+                kind.to_lowercase()
+            );
         }
+        if line.ends_with('\n') {
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+        }
+        line
+    };
+
+    // Spaces and tabs alone are a slip (an empty line, a stray key), not a choice.
+    if password.trim().is_empty() {
+        bail!(
+            "the {} for {phone} is empty or only spaces",
+            kind.to_lowercase()
+        );
     }
     Ok(password)
 }

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{Actor, AuditError, AuditEvent, AuditKind};
+use crate::audit::{Acting, AuditError, AuditEvent, AuditKind};
 use crate::db::{from_millis, to_millis};
 use crate::render::{self, RenderError};
 use crate::store::{sqlite_uuid, PhotoRecord, StoreError};
@@ -202,8 +202,9 @@ pub fn name_face(
     photo_id: Uuid,
     n: u32,
     child_id: Option<Uuid>,
-    by: Actor,
+    by: impl Into<Acting>,
 ) -> Result<Review, ReviewError> {
+    let by: Acting = by.into();
     let review = get(hub, photo_id)?.ok_or(ReviewError::UnknownPhoto(photo_id))?;
     if !review.faces.iter().any(|face| face.n == n) {
         return Err(ReviewError::UnknownFace { photo_id, n });
@@ -231,7 +232,7 @@ pub fn name_face(
                 params![
                     photo_id.to_string(),
                     child_id.to_string(),
-                    by.to_string(),
+                    by.actor.to_string(),
                     to_millis(now)
                 ],
             )?;
@@ -243,14 +244,14 @@ pub fn name_face(
                 photo_id.to_string(),
                 n,
                 child_id.map(|id| id.to_string()),
-                by.to_string(),
+                by.actor.to_string(),
                 to_millis(now)
             ],
         )?;
         hub.audit.commit_with(
             tx,
             now,
-            &AuditEvent::new(AuditKind::FaceNamed, by)
+            &AuditEvent::by(AuditKind::FaceNamed, by)
                 .subject(photo_id)
                 .detail(json!({ "n": n, "child_id": child_id })),
         )?;
@@ -264,8 +265,9 @@ pub fn add_face(
     hub: &Hub,
     photo_id: Uuid,
     rect: FaceRect,
-    by: Actor,
+    by: impl Into<Acting>,
 ) -> Result<(u32, Review), ReviewError> {
+    let by: Acting = by.into();
     let review = get(hub, photo_id)?.ok_or(ReviewError::UnknownPhoto(photo_id))?;
     check_box(&rect, &review.photo)?;
     if review.faces.len() >= MAX_FACES as usize {
@@ -285,7 +287,7 @@ pub fn add_face(
         hub.audit.commit_with(
             tx,
             now,
-            &AuditEvent::new(AuditKind::FaceAdded, by)
+            &AuditEvent::by(AuditKind::FaceAdded, by)
                 .subject(photo_id)
                 .detail(json!({ "n": n, "box": [rect.x, rect.y, rect.width, rect.height] })),
         )?;
@@ -303,8 +305,9 @@ pub fn release(
     hub: &Hub,
     photo_id: Uuid,
     no_faces_confirmed: bool,
-    by: Actor,
+    by: impl Into<Acting>,
 ) -> Result<Review, ReviewError> {
+    let by: Acting = by.into();
     let review = get(hub, photo_id)?.ok_or(ReviewError::UnknownPhoto(photo_id))?;
     if review.is_released() {
         return Ok(review);
@@ -320,7 +323,7 @@ pub fn release(
         tx.execute(
             "UPDATE photo_reviews SET released_at = ?2, released_by = ?3
              WHERE photo_id = ?1 AND released_at IS NULL",
-            params![photo_id.to_string(), to_millis(now), by.to_string()],
+            params![photo_id.to_string(), to_millis(now), by.actor.to_string()],
         )?;
         let named = review
             .faces
@@ -330,7 +333,7 @@ pub fn release(
         hub.audit.commit_with(
             tx,
             now,
-            &AuditEvent::new(AuditKind::PhotoReleased, by)
+            &AuditEvent::by(AuditKind::PhotoReleased, by)
                 .subject(photo_id)
                 .detail(json!({
                     "faces": review.faces.len(),

@@ -185,12 +185,93 @@ fn the_people_commands_of_the_contract_work_end_to_end() {
     );
 
     // Erasing the child removes the child and the link.
-    ok(d, &["child", "erase", &child.to_string()], "");
+    let said = hub_stderr(d, &["child", "erase", &child.to_string()]);
+    assert!(
+        said.contains("0 photos in which only they were named removed")
+            && said.contains("0 consent decisions and 1 guardian link removed"),
+        "{said}"
+    );
     assert!(children::get(&hub, child).unwrap().is_none());
     assert!(children::guardians_of(&hub, child).unwrap().is_empty());
 
     let verify = ok(d, &["audit", "verify"], "");
     assert!(verify.starts_with("audit log intact"), "{verify}");
+}
+
+#[test]
+fn a_password_on_stdin_is_its_first_line_and_blank_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = |phone: &'static str| ["admin", "add", "--name", "A", "--phone", phone];
+
+    // A second line is not part of the password.
+    ok(
+        d,
+        &add("+34600000001"),
+        &format!("{PASSWORD}\nsomething else\n"),
+    );
+    // The last line need not end with a newline, and Windows line endings are fine.
+    ok(d, &add("+34600000002"), PASSWORD);
+    ok(d, &add("+34600000003"), &format!("{PASSWORD}\r\n"));
+
+    let opened = Hub::open(d, Arc::new(SystemClock)).unwrap();
+    for phone in ["+34600000001", "+34600000002", "+34600000003"] {
+        assert!(
+            opened
+                .accounts
+                .check_login(phone, PASSWORD)
+                .unwrap()
+                .is_some(),
+            "{phone} cannot log in with the first line"
+        );
+    }
+    let both_lines = format!("{PASSWORD}\nsomething else");
+    assert!(opened
+        .accounts
+        .check_login("+34600000001", &both_lines)
+        .unwrap()
+        .is_none());
+
+    // Twelve spaces are long enough but no password; nothing is no password.
+    for (stdin, message) in [
+        ("            \n", "empty or only spaces"),
+        (" \t \nthe real one on line two\n", "empty or only spaces"),
+        ("\n", "empty or only spaces"),
+        ("", "no password on stdin"),
+    ] {
+        let output = hub(d, &add("+34600000009"), stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stdin:?} accepted");
+        assert!(stderr.contains(message), "{stdin:?}: {stderr}");
+    }
+    assert!(opened
+        .accounts
+        .account_by_phone("+34600000009")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn the_help_says_what_classroom_and_erase_do_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let output = hub(dir.path(), args, "");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().replace('\n', " ")
+    };
+
+    // A parent sees photos only through linked children, whatever --classroom says.
+    let parent = help(&["parent", "add", "--help"]);
+    assert!(!parent.contains("first version"), "{parent}");
+    assert!(!parent.contains("Lists this classroom"), "{parent}");
+    assert!(parent.contains("guardian link"), "{parent}");
+
+    let erase = help(&["child", "erase", "--help"]);
+    let erase = erase.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        erase.contains("deletes every photo in which the child is the only named child"),
+        "{erase}"
+    );
 }
 
 #[test]

@@ -205,7 +205,7 @@ async fn erasing_a_child_removes_their_photos_names_consents_and_links() {
     let faces = review::get(&f.t.hub, f.both).unwrap().unwrap().faces;
     assert_eq!(faces[0].child_id, None);
     assert_eq!(faces[1].child_id, Some(f.mia));
-    assert_eq!(request_state(&f.t, &shared_request), "withdrawn");
+    assert_eq!(request_state(&f.t, &shared_request), "ended");
 
     // Nothing of Leo is left in the database but audit entries with his id.
     for (table, column) in [
@@ -249,8 +249,30 @@ async fn erasing_a_child_removes_their_photos_names_consents_and_links() {
 async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
     let f = families();
     let lena = f.t.login(&f.lena.phone).await;
+    let consent =
+        f.t.send(put_json(
+            &format!("/api/children/{}/consent", f.leo),
+            Some(&lena),
+            &json!({ "purpose": "visible_to_classmates", "granted": true }),
+        ))
+        .await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
     f.t.send(get(&format!("/api/photos/{}/preview", f.both), Some(&lena)))
         .await;
+
+    // Lena asks for the original of the photo Leo shares with Mia, types a
+    // wrong code, then the right one, and downloads it.
+    let request = f.t.request_original(&lena, f.both).await;
+    let code = f.t.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    f.t.verify(&lena, &request, wrong)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "wrong_code");
+    let verified = f.t.verify(&lena, &request, &code).await;
+    let link = verified.json()["download"].as_str().unwrap().to_owned();
+    let original = f.t.send(get(&link, Some(&lena))).await;
+    assert_eq!(original.status, StatusCode::OK, "{}", original.text());
+
     // Marco looks at the photo his child shares with Leo.
     let marco = f.t.login(&f.marco.phone).await;
     f.t.send(get(
@@ -258,6 +280,37 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
         Some(&marco),
     ))
     .await;
+
+    // A teacher looks at Leo's photo, draws a face on the shared one and
+    // names Leo on it, and names Mia again on hers.
+    let tess = f.t.add_teacher("Tess", "+34600000021", "Class A");
+    let teacher = f.t.login("+34600000021").await;
+    let viewed =
+        f.t.send(get(
+            &format!("/api/review/{}/image", f.leo_alone),
+            Some(&teacher),
+        ))
+        .await;
+    assert_eq!(viewed.status, StatusCode::OK, "{}", viewed.text());
+    let added =
+        f.t.send(post_json(
+            &format!("/api/photos/{}/faces", f.both),
+            Some(&teacher),
+            &json!({ "box": [10, 10, 30, 30] }),
+        ))
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+    let drawn = added.json()["n"].as_u64().unwrap();
+    for (n, child) in [(drawn, f.leo), (1, f.mia)] {
+        let named =
+            f.t.send(post_json(
+                &format!("/api/photos/{}/faces/{n}/name", f.both),
+                Some(&teacher),
+                &json!({ "child_id": child }),
+            ))
+            .await;
+        assert_eq!(named.status, StatusCode::OK, "{}", named.text());
+    }
 
     let answer =
         f.t.send(get(&format!("/api/children/{}/export", f.leo), Some(&lena)))
@@ -311,24 +364,81 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
     };
     let child = read_json(&mut archive, "child.json");
     assert_eq!(child["name"], CHILD_NAME);
-    assert_eq!(child["consents"]["history"].as_array().unwrap().len(), 2);
+    assert_eq!(child["consents"]["history"].as_array().unwrap().len(), 3);
     let audit = read_json(&mut archive, "audit.json");
     let entries = audit.as_array().unwrap();
     let kinds: Vec<&str> = entries
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"child_added"), "{kinds:?}");
-    assert!(kinds.contains(&"consent_changed"), "{kinds:?}");
-    assert!(kinds.contains(&"preview_viewed"), "{kinds:?}");
-    // Nothing about Mia's own photo, nor who named which face (that would
-    // tie other children's ids to faces), nor who Marco is: of other
-    // people's entries only the kind, time and role are kept.
+    for kind in [
+        "child_added",
+        "consent_changed",
+        "preview_viewed",
+        "original_requested",
+        "code_sent",
+        "code_failed",
+        "code_verified",
+        "original_delivered",
+        "review_viewed",
+        "face_added",
+        "face_named",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+
+    // Lena's own request, whose entries have the request as their subject,
+    // is there whole, with her address.
+    let lenas = format!("parent:{}", f.lena.id);
+    for kind in [
+        "original_requested",
+        "code_sent",
+        "code_failed",
+        "code_verified",
+    ] {
+        let entry = entries
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind}"));
+        assert_eq!(entry["actor"], lenas.as_str(), "{entry}");
+        assert_eq!(entry["subject"], request.as_str(), "{entry}");
+        assert_eq!(entry["ip"], "127.0.0.1", "{entry}");
+    }
+    // The original showed Mia too; the archive says only that it showed Leo.
+    let delivered = entries
+        .iter()
+        .find(|e| e["kind"] == "original_delivered" && e["actor"] == lenas.as_str())
+        .expect("Lena's delivered original");
+    assert_eq!(delivered["detail"]["uncovered_children"], json!([f.leo]));
+
+    // Naming Leo (twice at release, once by the teacher) and the face drawn
+    // for him are told by role only; naming Mia is not told at all.
+    let told = |kind: &str| -> Vec<&serde_json::Value> {
+        entries.iter().filter(|e| e["kind"] == kind).collect()
+    };
+    assert_eq!(told("face_named").len(), 3, "{:?}", told("face_named"));
+    assert_eq!(told("face_added").len(), 1);
+    assert_eq!(told("review_viewed").len(), 1);
+    for entry in told("face_named")
+        .into_iter()
+        .chain(told("face_added"))
+        .chain(told("review_viewed"))
+    {
+        assert!(
+            entry["actor"] == "teacher" || entry["actor"] == "operator",
+            "{entry}"
+        );
+        assert!(entry.get("ip").is_none() && entry.get("detail").is_none());
+    }
+
+    // Nothing about Mia's own photo, nor who Marco or the teacher are: of
+    // other people's entries only the kind, time and role are kept.
     let text = audit.to_string();
     assert!(!text.contains(&f.mia_alone.to_string()));
     assert!(!text.contains(&f.mia.to_string()), "Mia's id leaked");
+    assert!(!text.contains("Mia"), "Mia's name leaked");
     assert!(!text.contains(&f.marco.id.to_string()), "Marco's id leaked");
-    assert!(!kinds.contains(&"face_named"), "{kinds:?}");
+    assert!(!text.contains(&tess.to_string()), "the teacher's id leaked");
     let marcos_view = entries
         .iter()
         .find(|e| e["kind"] == "preview_viewed" && e["actor"] == "parent")
@@ -341,6 +451,23 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
         exported[0].subject.as_deref(),
         Some(f.leo.to_string().as_str())
     );
+
+    // Web actions carry the client's address in the audit log.
+    let finished = f.t.audit_of("export_finished");
+    assert_eq!(finished[0].ip.as_deref(), Some("127.0.0.1"), "{finished:?}");
+    let changed = f.t.audit_of("consent_changed");
+    let by_web = changed.last().unwrap();
+    assert_eq!(by_web.actor, lenas);
+    assert_eq!(by_web.ip.as_deref(), Some("127.0.0.1"), "{by_web:?}");
+
+    let mut readme = String::new();
+    archive
+        .by_name("README.txt")
+        .unwrap()
+        .read_to_string(&mut readme)
+        .unwrap();
+    assert!(readme.contains("originals asked for"), "{readme}");
+    assert!(readme.contains("named a face as"), "{readme}");
 }
 
 #[tokio::test]
@@ -373,9 +500,14 @@ async fn an_unlinked_parent_loses_the_childs_photos_and_open_requests_at_once() 
         children::unlink_guardian(&f.t.hub, &f.lena.phone, f.leo, Actor::Operator).unwrap();
     assert_eq!(unlinked, Some(f.lena.id));
 
-    assert_eq!(request_state(&f.t, &request), "withdrawn");
+    assert_eq!(request_state(&f.t, &request), "ended");
     let listed = f.t.send(get("/api/photos", Some(&lena))).await.json();
     assert_eq!(listed, json!([]));
+    // The code sent before is answered like any photo that is not hers, not
+    // with a reason about consents that have not changed.
+    f.t.verify(&lena, &request, &f.t.last_code())
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     f.t.send(get(
         &format!("/api/children/{}/consent", f.leo),
         Some(&lena),

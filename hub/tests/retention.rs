@@ -268,7 +268,7 @@ fn retention_run_from_the_command_line_purges_old_photos_only() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("1 photos purged, 1 kept"), "{stdout}");
+    assert!(stdout.contains("1 photo purged, 1 kept"), "{stdout}");
     assert!(stdout.contains("Europe/Madrid"), "{stdout}");
 
     // Read back by another opening of the same directory, as an operator would.

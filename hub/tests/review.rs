@@ -100,6 +100,9 @@ async fn a_photo_reaches_no_family_until_a_teacher_releases_it() {
         .await;
     assert_eq!(preview.status, StatusCode::OK);
 
+    let audited = s.t.audit_of("photo_released");
+    assert_eq!(audited[0].ip.as_deref(), Some("127.0.0.1"), "{audited:?}");
+
     // Released photos leave the review list.
     let awaiting = s.t.send(get("/api/review", Some(&teacher))).await.json();
     assert_eq!(awaiting, json!([]));
@@ -116,6 +119,17 @@ async fn a_teacher_names_faces_adds_missed_ones_and_every_step_is_audited() {
     let photo = &listed.json()[0];
     assert_eq!(photo["id"], s.photo.to_string());
     assert_eq!(photo["released_at"], serde_json::Value::Null);
+    // What the review page shows is in the school's zone (Madrid by default).
+    assert_eq!(photo["captured_at"], "2025-03-01T08:59:00Z");
+    assert_eq!(
+        photo["local"]["captured_at"],
+        "2025-03-01 09:59 CET (+01:00)"
+    );
+    assert_eq!(
+        photo["local"]["received_at"],
+        "2025-03-01 10:00 CET (+01:00)"
+    );
+    assert_eq!(photo["local"]["released_at"], serde_json::Value::Null);
     let annotated = &guardian_e2e::faces_json()[PHOTO]["faces"];
     let boxes: Vec<&serde_json::Value> = photo["faces"]
         .as_array()
@@ -231,6 +245,7 @@ async fn a_teacher_names_faces_adds_missed_ones_and_every_step_is_audited() {
     {
         assert_eq!(row.actor, actor);
         assert_eq!(row.subject.as_deref(), Some(s.photo.to_string().as_str()));
+        assert_eq!(row.ip.as_deref(), Some("127.0.0.1"), "{row:?}");
         assert!(!row.flat().contains("Leo") && !row.flat().contains("Mia"));
     }
 }

@@ -251,10 +251,21 @@ async fn a_wrong_code_is_400_and_the_right_one_still_works() {
     let code = s.t.last_code();
     let wrong = if code == "000000" { "000001" } else { "000000" };
 
-    s.t.verify(&cookie, &request, wrong)
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "wrong_code");
+    let first = s.t.verify(&cookie, &request, wrong).await;
+    first.assert_error(StatusCode::BAD_REQUEST, "wrong_code");
+    let message = first.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("(4 tries left)"), "{message}");
     assert_eq!(s.t.audit_of("code_failed").len(), 1);
+
+    // The last try left is said in the singular.
+    let mut last = String::new();
+    for _ in 0..3 {
+        last = s.t.verify(&cookie, &request, wrong).await.json()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    assert!(last.contains("(1 try left)"), "{last}");
 
     assert_eq!(
         s.t.verify(&cookie, &request, &code).await.status,

@@ -3,8 +3,7 @@
 
 mod web_support;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use guardian_hub::audit::Actor;
 use guardian_hub::children;
 use guardian_hub::consent::{self, Purpose};
@@ -59,18 +58,6 @@ fn school() -> School {
         admin,
         photo: photo_a,
     }
-}
-
-/// A JSON PUT from the hub's own page.
-fn put_json(path: &str, cookie: Option<&str>, body: &serde_json::Value) -> Request<Body> {
-    let mut builder = Request::put(path)
-        .header(header::HOST, HOST)
-        .header(header::ORIGIN, format!("http://{HOST}"))
-        .header(header::CONTENT_TYPE, "application/json");
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
 }
 
 fn consent_path(child: impl std::fmt::Display) -> String {

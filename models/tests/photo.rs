@@ -130,6 +130,73 @@ fn bytes_after_the_end_of_a_jpeg_do_not_make_it_damaged() {
     assert!(!photo.damaged);
 }
 
+/// Progressive re-encodings of shared photos, made as `models/tests/fixtures/README.md` says.
+fn progressive_fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+const CAFE_PROGRESSIVE: &str = "mde_cafe_group_7mp_progressive.jpg";
+const TWO_MEN_PROGRESSIVE: &str = "mde_two_men_office_500x375_progressive.jpg";
+
+#[test]
+fn progressive_jpegs_from_libjpeg_are_not_damaged_and_their_faces_are_found() {
+    // The cafe photo's first DC scan holds a 40-byte run of zeros (a flat area), which the
+    // first damage check took for a zeroed block: the whole preview was covered.
+    let mut detector = CenterFace::new().unwrap();
+    let baseline = decode("mde_cafe_group_7mp.jpg");
+    let expected = detector.detect(&baseline.image).unwrap();
+    assert!(expected.len() >= 4, "baseline cafe photo: {expected:?}");
+
+    let cafe = decode_upright(
+        &progressive_fixture(CAFE_PROGRESSIVE),
+        &DecodeLimits::default(),
+    )
+    .unwrap();
+    assert!(!cafe.damaged, "{CAFE_PROGRESSIVE} flagged as damaged");
+    assert_eq!(cafe.image.dimensions(), baseline.image.dimensions());
+    let faces = detector.detect(&cafe.image).unwrap();
+    for face in &expected {
+        let best = faces.iter().map(|f| f.iou(face)).fold(0.0, f32::max);
+        assert!(
+            best > 0.5,
+            "{CAFE_PROGRESSIVE}: face {face:?} of the baseline file not found: {faces:?}"
+        );
+    }
+
+    let two_men = decode_upright(
+        &progressive_fixture(TWO_MEN_PROGRESSIVE),
+        &DecodeLimits::default(),
+    )
+    .unwrap();
+    assert!(!two_men.damaged, "{TWO_MEN_PROGRESSIVE} flagged as damaged");
+    assert_eq!(two_men.image.dimensions(), (500, 375));
+    let faces = detector.detect(&two_men.image).unwrap();
+    assert_eq!(faces.len(), 2, "{TWO_MEN_PROGRESSIVE}: {faces:?}");
+}
+
+#[test]
+fn a_progressive_jpeg_cut_short_or_with_100_zeroed_bytes_is_flagged_damaged_or_refused() {
+    let bytes = progressive_fixture(CAFE_PROGRESSIVE);
+    let cut = &bytes[..bytes.len() * 6 / 10];
+    assert_not_clean(
+        decode_upright(cut, &DecodeLimits::default()),
+        "progressive cut to 60%",
+    );
+
+    // Four fifths into the file lies in its last scan, an AC refinement scan: AC scans
+    // hold most of a progressive file. DC scans are not checked for zeroed runs.
+    let mut zeroed = bytes.clone();
+    let at = zeroed.len() * 4 / 5;
+    zeroed[at..at + 100].fill(0);
+    assert_not_clean(
+        decode_upright(&zeroed, &DecodeLimits::default()),
+        "progressive with 100 zeroed bytes",
+    );
+}
+
 #[test]
 fn a_png_cut_short_is_flagged_damaged_or_refused() {
     let bytes = read("astronaut_collins.png");

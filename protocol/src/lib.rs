@@ -5,6 +5,7 @@
 //! sealed-photo envelope that only the hub can open, and the provisioning file the
 //! hub writes for each device.
 
+mod broker;
 mod codec;
 mod error;
 mod keys;
@@ -14,6 +15,7 @@ mod provisioning;
 mod seal;
 pub mod topics;
 
+pub use broker::{BadBrokerAddress, BrokerAddress};
 pub use codec::{decode_cbor, encode_cbor};
 pub use error::ProtocolError;
 pub use keys::{

@@ -22,7 +22,7 @@ use super::photos::{parse_id, rfc3339};
 use super::session::CurrentSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Role;
-use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::audit::{Acting, Actor, AuditEvent, AuditKind};
 use crate::children::Child;
 use crate::consent::{self, ConsentRecord, Purpose};
 use crate::{children, Hub};
@@ -156,6 +156,7 @@ pub async fn show(
 pub async fn change(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> Result<Json<ConsentState>, ApiError> {
@@ -166,8 +167,14 @@ pub async fn change(
     let shown = blocking(move || {
         may_act_for(&hub, &session, child_id)?;
         let purpose: Purpose = body.purpose.parse()?;
-        let by = Actor::account(session.account.role, session.account.id);
-        consent::set(&hub, child_id, purpose, body.granted, by)?;
+        let actor = Actor::account(session.account.role, session.account.id);
+        consent::set(
+            &hub,
+            child_id,
+            purpose,
+            body.granted,
+            Acting::web(actor, ip.chosen),
+        )?;
         consent_state(&hub, child_id)
     })
     .await?;

@@ -27,7 +27,8 @@ pub enum ApiError {
 
     /// The code does not match the one sent for this request.
     #[error(
-        "that code is not right; check the SMS and type all six digits ({tries_left} tries left)"
+        "that code is not right; check the SMS and type all six digits ({} left)",
+        crate::wording::count(*tries_left, "try", "tries")
     )]
     WrongCode { tries_left: i64 },
 

@@ -9,9 +9,11 @@
 //!   children covered unless they consented, watermarked with the guardian's
 //!   name) at preview size: full originals still go through the SMS code one
 //!   by one, so a stolen password does not yield them in bulk;
-//! - `audit.json`, the audit entries about the child, and, about those photos,
-//!   the guardian's own entries whole and only the kind, time and role of
-//!   everyone else's.
+//! - `audit.json`, the audit entries about the child; about those photos and
+//!   the guardian's original requests for them, the guardian's own entries
+//!   whole; and of everyone else's entries about those photos (arrived,
+//!   reviewed, a face named or drawn as this child, released, viewed) only
+//!   the kind, time and role.
 //!
 //! The archive is streamed as it is written, one photo in memory at a time,
 //! so a child with hundreds of photos does not need hundreds of them in RAM.
@@ -19,6 +21,7 @@
 //! consent withdrawn during a long download covers the child in the photos
 //! still to come, and an unlink or an erasure ends the download.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +105,7 @@ pub async fn export(
                 let finished =
                     AuditEvent::new(AuditKind::ExportFinished, Actor::Parent(writer.parent.id))
                         .subject(contents.child.id)
+                        .ip(contents.mark.client_ip)
                         .detail(json!({ "access_id": contents.mark.access_id, "photos": photos }));
                 if let Err(error) = record(&writer.hub, finished) {
                     tracing::error!(%error, "archive sent but its audit entry failed");
@@ -193,19 +197,27 @@ fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Co
 }
 
 /// What another person's entry about one of the archive's photos may tell:
-/// that the photo arrived, was released, or was looked at, and when.
-const PHOTO_EVENTS: [&str; 4] = [
+/// that the photo arrived, was released, was looked at (by a family or by
+/// the reviewing teacher), and when.
+const PHOTO_EVENTS: [&str; 5] = [
     "photo_received",
     "photo_released",
     "preview_viewed",
     "original_delivered",
+    "review_viewed",
 ];
 
-/// The audit entries about the child (its record, consents, links, exports)
-/// and about the photos in the archive, oldest first. The guardian's own
-/// entries are whole. Of other people's entries about the photos, only the
-/// kind, the time and the role of who acted are kept: not their id, address
-/// or details, which could name other children or other families.
+/// The audit entries of the archive, oldest first:
+/// - about the child (its record, consents, links, exports), whole;
+/// - the guardian's own entries about the archive's photos and about their
+///   original requests for them (asked, code sent, wrong or right code,
+///   download refused or delivered), whole but for other children's ids;
+/// - of other people's entries about those photos, only the kind, the time
+///   and the role of who acted: a photo arriving, being released, viewed or
+///   reviewed, and a face in it being named as this child or drawn and then
+///   named as this child. Not their id, address or details, which could name
+///   other children or other families; a face named as another child is left
+///   out altogether.
 fn audit_entries(
     hub: &Hub,
     parent: &Parent,
@@ -213,16 +225,31 @@ fn audit_entries(
     photo_ids: &[Uuid],
 ) -> Result<Value, ApiError> {
     let conn = hub.db.lock();
+    let child = child_id.to_string();
+    let own_actor = Actor::Parent(parent.id).to_string();
+    let photo_list = serde_json::to_string(photo_ids).map_err(ApiError::internal)?;
+
+    // The faces of the archive's photos that are this child, by (photo, n):
+    // a drawn face is told of only if it is the child's.
+    let mut statement = conn.prepare("SELECT photo_id, n FROM photo_faces WHERE child_id = ?1")?;
+    let childs_faces = statement
+        .query_map([&child], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
+        })?
+        .collect::<Result<HashSet<_>, _>>()?;
+
+    // Original requests have their own ids as subjects; the guardian's own
+    // requests for the archive's photos are found through their table.
     let mut statement = conn.prepare(
         "SELECT seq, at, kind, actor, subject, ip, detail FROM audit_log
-         WHERE subject = ?1 OR subject IN (SELECT value FROM json_each(?2))
+         WHERE subject = ?1
+            OR subject IN (SELECT value FROM json_each(?2))
+            OR subject IN (SELECT id FROM original_requests
+                           WHERE parent_id = ?3
+                             AND photo_id IN (SELECT value FROM json_each(?2)))
          ORDER BY seq",
     )?;
-    let photo_list = serde_json::to_string(photo_ids).map_err(ApiError::internal)?;
-    let own_actor = Actor::Parent(parent.id).to_string();
-    let child = child_id.to_string();
-
-    let rows = statement.query_map([child.clone(), photo_list], |row| {
+    let rows = statement.query_map([child.clone(), photo_list, parent.id.to_string()], |row| {
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, i64>(1)?,
@@ -239,8 +266,9 @@ fn audit_entries(
         let (seq, at, kind, actor, subject, ip, detail) = row?;
         let about_child = subject.as_deref() == Some(child.as_str());
         let own = actor == own_actor;
+        let detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
+
         let entry = if own || about_child {
-            let detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
             json!({
                 "seq": seq,
                 "at": rfc3339(from_millis(at)),
@@ -248,9 +276,24 @@ fn audit_entries(
                 "actor": actor,
                 "subject": subject,
                 "ip": if own { ip } else { None },
-                "detail": detail,
+                "detail": without_other_children(detail, &child),
             })
-        } else if PHOTO_EVENTS.contains(&kind.as_str()) {
+        } else {
+            let face_is_childs = |detail: &Value| {
+                let n = detail["n"].as_u64().and_then(|n| u32::try_from(n).ok());
+                match (&subject, n) {
+                    (Some(photo), Some(n)) => childs_faces.contains(&(photo.clone(), n)),
+                    _ => false,
+                }
+            };
+            let tellable = match kind.as_str() {
+                "face_named" => detail["child_id"].as_str() == Some(child.as_str()),
+                "face_added" => face_is_childs(&detail),
+                other => PHOTO_EVENTS.contains(&other),
+            };
+            if !tellable {
+                continue;
+            }
             let role = actor.split(':').next().unwrap_or("someone");
             json!({
                 "seq": seq,
@@ -259,12 +302,27 @@ fn audit_entries(
                 "actor": role,
                 "subject": subject,
             })
-        } else {
-            continue;
         };
         entries.push(entry);
     }
     Ok(Value::Array(entries))
+}
+
+/// The guardian's own entries may hold other children's ids (the children
+/// an original showed uncovered, a face named as someone else): those are
+/// dropped, so the archive names no other child.
+fn without_other_children(mut detail: Value, child: &str) -> Value {
+    if let Some(uncovered) = detail.get_mut("uncovered_children") {
+        if let Some(ids) = uncovered.as_array_mut() {
+            ids.retain(|id| id.as_str() == Some(child));
+        }
+    }
+    if let Some(named) = detail.get_mut("child_id") {
+        if named.as_str().is_some_and(|id| id != child) {
+            *named = Value::Null;
+        }
+    }
+    detail
 }
 
 /// Writes an archive, one photo at a time, each rendered by what the
@@ -345,8 +403,19 @@ fn readme(contents: &Contents) -> String {
          photos/      the {count} photo(s) in which {name} is named, as you see them on the\n\
          \x20            school's page: other children covered unless their families agreed.\n\
          \x20            Full-size originals are still requested one by one with an SMS code.\n\
-         audit.json   every recorded access to {name}'s data and photos. Other people's\n\
-         \x20            addresses are left out.\n",
+         audit.json   the record of {name}'s data and of these photos:\n\
+         \x20            - everything recorded about {name}: added, consents, links to\n\
+         \x20              parents, archives;\n\
+         \x20            - your own actions on these photos, in full: previews viewed,\n\
+         \x20              originals asked for, codes sent, wrong and right codes,\n\
+         \x20              downloads refused and delivered;\n\
+         \x20            - other people's actions on these photos, only as what happened,\n\
+         \x20              when and in which role (parent, teacher, device…): the photo\n\
+         \x20              arrived, a teacher looked at it to review it, named a face as\n\
+         \x20              {name} or drew a face that is {name}'s, released it, and\n\
+         \x20              families viewed it or downloaded its original.\n\
+         \x20            No other child and no other family is named, and nobody else's\n\
+         \x20            address is given.\n",
         name = contents.child.name,
         viewer = contents.mark.viewer_name,
         at = rfc3339(contents.exported_at),

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::client_ip::ClientIp;
 use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
-use super::photos::{list_for, rfc3339, GuardianPhoto};
+use super::photos::{list_for, local_time, GuardianPhoto};
 use super::session::MaybeSession;
 use super::{blocking, record, AppState};
 use crate::accounts::{Account, Role};
@@ -278,14 +278,10 @@ fn gallery(photos: &[GuardianPhoto], kids: &[ChildSummary], timezone: chrono_tz:
 
 fn gallery_item(photo: &GuardianPhoto, kids: &[ChildSummary], timezone: chrono_tz::Tz) -> String {
     let record = &photo.record;
-    // Ids are UUIDs and times are RFC 3339: nothing here needs escaping,
-    // but the habit costs nothing.
+    // Ids are UUIDs and times are digits and a zone's name: nothing here
+    // needs escaping, but the habit costs nothing.
     let id = escape(&record.id.to_string());
-    let taken = escape(
-        &rfc3339(record.captured_at)
-            .replace('T', " ")
-            .replace('Z', " UTC"),
-    );
+    let taken = escape(&local_time(record.captured_at, timezone));
     let kept_until = retention::delete_after(record, timezone);
     let names = names_of(&photo.viewing.own_children(), kids);
     let covered = photo
@@ -482,6 +478,30 @@ mod tests {
         assert!(!html.contains("class=\"code\""));
         assert!(html.contains("The original is not available"));
         assert!(html.contains("loading=\"lazy\""));
+    }
+
+    #[test]
+    fn the_gallery_shows_when_a_photo_was_taken_in_the_schools_time_zone() {
+        let kids = [kid("Leo")];
+        let mut photo = photo(&[kids[0].id], true);
+        let html = gallery(
+            std::slice::from_ref(&photo),
+            &kids,
+            chrono_tz::Europe::Madrid,
+        );
+        assert!(
+            html.contains("taken 2025-03-04 10:30 CET (+01:00)"),
+            "{html}"
+        );
+        assert!(!html.contains("UTC"), "{html}");
+
+        // Summer time, and a day that is already the next one in Madrid.
+        photo.record.captured_at = Utc.with_ymd_and_hms(2025, 6, 10, 22, 15, 0).unwrap();
+        let html = gallery(&[photo], &kids, chrono_tz::Europe::Madrid);
+        assert!(
+            html.contains("taken 2025-06-11 00:15 CEST (+02:00)"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub struct PhotoSummary {
     pub captured_at: String,
     /// RFC 3339, UTC. The hub's clock.
     pub received_at: String,
-    /// How many faces the device found (and covered in the preview).
-    pub faces: u32,
+    /// How many faces the photo has: those the device found and those the
+    /// reviewing teacher drew.
+    pub faces: usize,
     /// `YYYY-MM-DD`, the school's date: the last day the photo is kept
     /// (see [`crate::retention`]).
     pub delete_after: String,
@@ -61,7 +62,7 @@ impl PhotoSummary {
             id: record.id,
             captured_at: rfc3339(record.captured_at),
             received_at: rfc3339(record.received_at),
-            faces: record.faces,
+            faces: photo.viewing.faces.len(),
             delete_after: retention::delete_after(record, timezone).to_string(),
             children: photo.viewing.own_children(),
             original_available: photo.viewing.original_allowed(),
@@ -232,4 +233,13 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A time as a person at the school reads it: in the school's time zone, with
+/// the zone's name and its offset from UTC, e.g. `2025-03-01 10:04 CET (+01:00)`.
+/// The API keeps RFC 3339 UTC for scripts; pages show this.
+pub fn local_time(at: DateTime<Utc>, timezone: chrono_tz::Tz) -> String {
+    at.with_timezone(&timezone)
+        .format("%Y-%m-%d %H:%M %Z (%:z)")
+        .to_string()
 }

@@ -20,11 +20,11 @@ use uuid::Uuid;
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::photos::{jpeg_response, parse_id, rfc3339, viewer_mark};
+use super::photos::{jpeg_response, local_time, parse_id, rfc3339, viewer_mark};
 use super::session::CurrentSession;
 use super::{blocking, record, AppState};
 use crate::accounts::Role;
-use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::audit::{Acting, Actor, AuditEvent, AuditKind};
 use crate::children;
 use crate::render;
 use crate::review::{self, Review};
@@ -64,9 +64,19 @@ pub struct ReviewPhoto {
     pub height: u32,
     pub damaged: bool,
     pub released_at: Option<String>,
+    /// The same times in the school's time zone, as the review page shows them.
+    pub local: LocalTimes,
     pub faces: Vec<FaceView>,
     /// The children of the photo's classroom, by name.
     pub children: Vec<NameableChild>,
+}
+
+/// A photo's times as a person at the school reads them (see [`local_time`]).
+#[derive(Debug, Serialize)]
+pub struct LocalTimes {
+    pub captured_at: String,
+    pub received_at: String,
+    pub released_at: Option<String>,
 }
 
 /// The body of `POST /api/photos/{id}/faces/{n}/name`. `child_id` must be
@@ -192,6 +202,7 @@ pub async fn image(
 pub async fn name_face(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path((id, n)): Path<(String, String)>,
     ApiJson(body): ApiJson<NameBody>,
 ) -> Result<Json<ReviewPhoto>, ApiError> {
@@ -204,8 +215,8 @@ pub async fn name_face(
     let hub = state.hub.clone();
     let named = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let review =
-            review::name_face(&hub, photo_id, n, body.child_id, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let review = review::name_face(&hub, photo_id, n, body.child_id, by)?;
         review_photo(&hub, review)
     })
     .await?;
@@ -220,6 +231,7 @@ pub async fn name_face(
 pub async fn add_face(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddFaceBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -237,7 +249,8 @@ pub async fn add_face(
     let hub = state.hub.clone();
     let (n, photo) = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let (n, review) = review::add_face(&hub, photo_id, rect, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let (n, review) = review::add_face(&hub, photo_id, rect, by)?;
         Ok((n, review_photo(&hub, review)?))
     })
     .await?;
@@ -253,6 +266,7 @@ pub async fn add_face(
 pub async fn release(
     State(state): State<AppState>,
     session: CurrentSession,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<ReviewPhoto>, ApiError> {
@@ -263,7 +277,8 @@ pub async fn release(
     let hub = state.hub.clone();
     let released = blocking(move || {
         reviewable(&hub, teacher_id, photo_id)?;
-        let review = review::release(&hub, photo_id, body.no_faces, Actor::Teacher(teacher_id))?;
+        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let review = review::release(&hub, photo_id, body.no_faces, by)?;
         review_photo(&hub, review)
     })
     .await?;
@@ -308,6 +323,11 @@ fn review_photo(hub: &Hub, review: Review) -> Result<ReviewPhoto, ApiError> {
         height: photo.height,
         damaged: photo.damaged,
         released_at: review.released_at.map(rfc3339),
+        local: LocalTimes {
+            captured_at: local_time(photo.captured_at, hub.timezone),
+            received_at: local_time(photo.received_at, hub.timezone),
+            released_at: review.released_at.map(|at| local_time(at, hub.timezone)),
+        },
         faces: review
             .faces
             .iter()

@@ -617,6 +617,18 @@ pub fn post_json(path: &str, cookie: Option<&str>, body: &serde_json::Value) -> 
     builder.body(Body::from(body.to_string())).unwrap()
 }
 
+/// A JSON PUT from the hub's own page.
+pub fn put_json(path: &str, cookie: Option<&str>, body: &serde_json::Value) -> Request<Body> {
+    let mut builder = Request::put(path)
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
 /// Two parents in two classrooms, and one photo in each classroom.
 pub struct TwoClassrooms {
     pub t: TestHub,

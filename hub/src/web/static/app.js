@@ -220,7 +220,7 @@ function countQueue(view) {
 }
 
 function queueLabel(photo) {
-  return 'Taken ' + when(photo.captured_at) + ' · ' + facesText(photo);
+  return 'Taken ' + photo.local.captured_at + ' · ' + facesText(photo);
 }
 
 function facesText(photo) {
@@ -231,11 +231,6 @@ function facesText(photo) {
   }
   const faces = count === 1 ? '1 face' : count + ' faces';
   return unknown === 0 ? faces + ', all named' : faces + ', ' + unknown + ' unknown';
-}
-
-// The hub's RFC 3339 times in UTC, written as the parents' gallery writes them.
-function when(rfc3339) {
-  return rfc3339.replace('T', ' ').replace('Z', ' UTC');
 }
 
 function photoPath(photo) {
@@ -270,7 +265,7 @@ function showImage(view, photo) {
   view.image.height = height;
   view.stage.style.maxWidth =
     'min(100%, ' + width + 'px, ' + ((80 * photo.width) / photo.height).toFixed(2) + 'vh)';
-  view.image.alt = 'Photo taken ' + when(photo.captured_at) + ', faces outlined';
+  view.image.alt = 'Photo taken ' + photo.local.captured_at + ', faces outlined';
   view.stage.classList.add('loading');
   view.image.src = '/api/review/' + encodeURIComponent(photo.id) + '/image';
 }
@@ -280,7 +275,7 @@ function showImage(view, photo) {
 // puts the focus back on that face's select after the redraw.
 function redraw(view, focusN) {
   const photo = view.photo;
-  view.title.textContent = 'Photo taken ' + when(photo.captured_at);
+  view.title.textContent = 'Photo taken ' + photo.local.captured_at;
   view.meta.textContent = metaText(photo);
   drawBoxes(view);
   drawFaces(view);
@@ -295,11 +290,11 @@ function redraw(view, focusN) {
 }
 
 function metaText(photo) {
-  const parts = ['Received ' + when(photo.received_at), facesText(photo)];
+  const parts = ['Received ' + photo.local.received_at, facesText(photo)];
   if (photo.damaged) {
     parts.push('it arrived damaged');
   }
-  parts.push(photo.released_at ? 'released ' + when(photo.released_at) : 'not released yet');
+  parts.push(photo.released_at ? 'released ' + photo.local.released_at : 'not released yet');
   return parts.join(' · ');
 }
 
