@@ -23,6 +23,7 @@ use super::client_ip::ClientIp;
 use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
 use super::photos::{list_for, local_time, GuardianPhoto};
+use crate::fleet::{self, DeviceStatus};
 use super::session::MaybeSession;
 use super::{blocking, record, AppState};
 use crate::accounts::{Account, Role};
@@ -85,11 +86,12 @@ async fn guardian_main(
 async fn admin_main(state: &AppState, account: &Account, ip: ClientIp) -> Result<String, ApiError> {
     let hub = state.hub.clone();
     let admin_id = account.id;
-    let kids = blocking(move || {
+    let (kids, devices) = blocking(move || {
         let kids = children::all(&hub)?
             .into_iter()
             .map(|child| summary(&hub, child, true))
             .collect::<Result<Vec<_>, _>>()?;
+        let devices = fleet::list(&hub)?;
         // The same names and consents as `GET /api/children`, so the same
         // audit entry.
         record(
@@ -98,16 +100,69 @@ async fn admin_main(state: &AppState, account: &Account, ip: ClientIp) -> Result
                 .ip(ip.chosen)
                 .detail(json!({ "count": kids.len(), "via": "page" })),
         )?;
-        Ok(kids)
+        Ok((kids, devices))
     })
     .await?;
 
-    if kids.is_empty() {
-        return Ok("<p class=\"empty\">No children yet: add them with \
-                   <code>guardian-hub child add</code>.</p>"
-            .to_owned());
+    let children = if kids.is_empty() {
+        "<p class=\"empty\">No children yet: add them with \
+         <code>guardian-hub child add</code>.</p>"
+            .to_owned()
+    } else {
+        consents(&kids, Viewer::Admin)
+    };
+    Ok(children + &device_table(&devices, state.hub.timezone))
+}
+
+/// The classroom devices with their last heartbeat, and a button to revoke
+/// each active one.
+fn device_table(devices: &[DeviceStatus], timezone: chrono_tz::Tz) -> String {
+    let mut html = String::from("<section class=\"devices\">\n<h2>Classroom devices</h2>\n");
+    if devices.is_empty() {
+        html.push_str(
+            "<p class=\"empty\">No devices yet: register one with \
+             <code>guardian-hub device add</code>.</p>\n</section>\n",
+        );
+        return html;
     }
-    Ok(consents(&kids, Viewer::Admin))
+
+    html.push_str(
+        "<table>\n<tr><th>Classroom</th><th>Device</th><th>Last contact</th>\
+         <th>Waiting</th><th>Clock</th><th>Version</th><th>Problem</th><th></th></tr>\n",
+    );
+    for device in devices {
+        let id = escape(&device.id.to_string());
+        let seen = device
+            .last_seen_at
+            .map_or_else(|| "never".to_owned(), |at| local_time(at, timezone));
+        let beat = device.heartbeat.as_ref();
+        let waiting = beat.map_or_else(String::new, |beat| beat.outbox_len.to_string());
+        let clock = match (beat, device.clock_skew_ms) {
+            (Some(beat), Some(skew)) => format!(
+                "{} ({:+.0} s)",
+                if beat.clock_synced { "synced" } else { "not synced" },
+                skew as f64 / 1000.0
+            ),
+            (Some(beat), None) => (if beat.clock_synced { "synced" } else { "not synced" }).to_owned(),
+            (None, _) => String::new(),
+        };
+        let version = beat.map_or_else(String::new, |beat| escape(&beat.version));
+        let problem = beat
+            .and_then(|beat| beat.last_error.as_deref())
+            .map_or_else(String::new, escape);
+        let action = match device.revoked_at {
+            Some(at) => format!("revoked {}", escape(&local_time(at, timezone))),
+            None => format!("<button class=\"revoke\" data-device-id=\"{id}\">Revoke</button>"),
+        };
+        html.push_str(&format!(
+            "<tr><td>{}</td><td><code>{id}</code></td><td>{}</td><td>{waiting}</td>\
+             <td>{clock}</td><td>{version}</td><td>{problem}</td><td>{action}</td></tr>\n",
+            escape(&device.classroom),
+            escape(&seen),
+        ));
+    }
+    html.push_str("</table>\n<p class=\"status\"></p>\n</section>\n");
+    html
 }
 
 /// `GET /static/app.js`

@@ -145,6 +145,24 @@ function setUpChild(item) {
   }
 }
 
+// An admin revokes a device after confirming; the page then shows it revoked.
+function setUpRevoke(button) {
+  const status = button.closest('section').querySelector('.status');
+  button.addEventListener('click', async () => {
+    if (!confirm('Revoke this device? It will take no more photos until it is set up again.')) {
+      return;
+    }
+    button.disabled = true;
+    try {
+      await post('/api/admin/devices/' + encodeURIComponent(button.dataset.deviceId) + '/revoke', {});
+      button.replaceWith('revoked');
+    } catch (error) {
+      status.textContent = error.message;
+      button.disabled = false;
+    }
+  });
+}
+
 // The teacher's review page. One photo is open at a time; `view.photo` is
 // the hub's last answer about it, and every change is drawn again from the
 // hub's answer rather than guessed here (naming a child on one face may take
@@ -595,6 +613,9 @@ document.addEventListener('DOMContentLoaded', () => {
   }
   for (const item of document.querySelectorAll('.photo')) {
     setUpPhoto(item);
+  }
+  for (const button of document.querySelectorAll('button.revoke')) {
+    setUpRevoke(button);
   }
   const review = document.getElementById('review');
   if (review) {
