@@ -462,7 +462,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn add_device(hub: &Hub, classroom: &str, broker: &BrokerAddress, out: &Path) -> anyhow::Result<()> {
+fn add_device(
+    hub: &Hub,
+    classroom: &str,
+    broker: &BrokerAddress,
+    out: &Path,
+) -> anyhow::Result<()> {
     if out.exists() {
         bail!(
             "{} already exists; choose another --out or remove it first",
@@ -579,7 +584,9 @@ fn read_password(phone: &str) -> anyhow::Result<Zeroizing<String>> {
 
     // Spaces and tabs alone are a slip (an empty line, a stray key), not a choice.
     if password.trim().is_empty() {
-        bail!("the password for {phone} is empty or only spaces; type one of at least 10 characters");
+        bail!(
+            "the password for {phone} is empty or only spaces; type one of at least 10 characters"
+        );
     }
     Ok(password)
 }

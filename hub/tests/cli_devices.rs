@@ -62,7 +62,10 @@ fn a_bad_out_path_or_broker_registers_no_device_and_says_which() {
         1,
         "{stderr}"
     );
-    assert!(!stderr.contains(".tmp-"), "the temporary name shows: {stderr}");
+    assert!(
+        !stderr.contains(".tmp-"),
+        "the temporary name shows: {stderr}"
+    );
     assert!(!stderr.contains("key file"), "{stderr}");
     assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
     assert_eq!(devices(d), 0, "a device was registered without its file");
@@ -70,7 +73,13 @@ fn a_bad_out_path_or_broker_registers_no_device_and_says_which() {
 
     // Brokers that are not HOST:PORT with a port from 1 to 65535.
     let out = d.join("pi.json");
-    for broker in ["hub.school", "hub.school:0", "hub.school:65536", ":1883", "mqtt://hub:1883"] {
+    for broker in [
+        "hub.school",
+        "hub.school:0",
+        "hub.school:65536",
+        ":1883",
+        "mqtt://hub:1883",
+    ] {
         let output = add_device(d, broker, &out);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{broker} accepted");

@@ -217,7 +217,11 @@ fn a_password_on_stdin_is_its_first_line_and_blank_ones_are_refused() {
     let opened = Hub::open(d, Arc::new(SystemClock)).unwrap();
     for phone in ["+34600000001", "+34600000002", "+34600000003"] {
         assert!(
-            opened.accounts.check_login(phone, PASSWORD).unwrap().is_some(),
+            opened
+                .accounts
+                .check_login(phone, PASSWORD)
+                .unwrap()
+                .is_some(),
             "{phone} cannot log in with the first line"
         );
     }
@@ -240,7 +244,11 @@ fn a_password_on_stdin_is_its_first_line_and_blank_ones_are_refused() {
         assert!(!output.status.success(), "{stdin:?} accepted");
         assert!(stderr.contains(message), "{stdin:?}: {stderr}");
     }
-    assert!(opened.accounts.account_by_phone("+34600000009").unwrap().is_none());
+    assert!(opened
+        .accounts
+        .account_by_phone("+34600000009")
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -390,7 +390,12 @@ async fn a_guardian_downloads_one_archive_with_exactly_their_childs_photos() {
     // Lena's own request, whose entries have the request as their subject,
     // is there whole, with her address.
     let lenas = format!("parent:{}", f.lena.id);
-    for kind in ["original_requested", "code_sent", "code_failed", "code_verified"] {
+    for kind in [
+        "original_requested",
+        "code_sent",
+        "code_failed",
+        "code_verified",
+    ] {
         let entry = entries
             .iter()
             .find(|e| e["kind"] == kind)

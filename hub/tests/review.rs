@@ -121,8 +121,14 @@ async fn a_teacher_names_faces_adds_missed_ones_and_every_step_is_audited() {
     assert_eq!(photo["released_at"], serde_json::Value::Null);
     // What the review page shows is in the school's zone (Madrid by default).
     assert_eq!(photo["captured_at"], "2025-03-01T08:59:00Z");
-    assert_eq!(photo["local"]["captured_at"], "2025-03-01 09:59 CET (+01:00)");
-    assert_eq!(photo["local"]["received_at"], "2025-03-01 10:00 CET (+01:00)");
+    assert_eq!(
+        photo["local"]["captured_at"],
+        "2025-03-01 09:59 CET (+01:00)"
+    );
+    assert_eq!(
+        photo["local"]["received_at"],
+        "2025-03-01 10:00 CET (+01:00)"
+    );
     assert_eq!(photo["local"]["released_at"], serde_json::Value::Null);
     let annotated = &guardian_e2e::faces_json()[PHOTO]["faces"];
     let boxes: Vec<&serde_json::Value> = photo["faces"]

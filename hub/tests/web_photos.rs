@@ -47,7 +47,10 @@ async fn a_parent_lists_their_classrooms_photos_newest_first() {
     // The page a person reads gives the time in the school's zone (Madrid by
     // default), not in UTC.
     let page = t.send(get("/", Some(&cookie))).await.text();
-    assert!(page.contains("taken 2025-03-01 10:04 CET (+01:00)"), "{page}");
+    assert!(
+        page.contains("taken 2025-03-01 10:04 CET (+01:00)"),
+        "{page}"
+    );
     assert!(!page.contains("09:04"), "{page}");
 }
 

@@ -415,7 +415,18 @@ mod tests {
     fn progressive_jpeg(spectral_start: u8, scan: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x04, 0xAA, 0xBB];
         let spectral_end = if spectral_start == 0 { 0 } else { 63 };
-        bytes.extend([0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, spectral_start, spectral_end, 0]);
+        bytes.extend([
+            0xFF,
+            0xDA,
+            0x00,
+            0x08,
+            1,
+            1,
+            0x00,
+            spectral_start,
+            spectral_end,
+            0,
+        ]);
         bytes.extend_from_slice(scan);
         bytes
     }

@@ -249,20 +249,17 @@ fn audit_entries(
                              AND photo_id IN (SELECT value FROM json_each(?2)))
          ORDER BY seq",
     )?;
-    let rows = statement.query_map(
-        [child.clone(), photo_list, parent.id.to_string()],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, Option<String>>(5)?,
-                row.get::<_, String>(6)?,
-            ))
-        },
-    )?;
+    let rows = statement.query_map([child.clone(), photo_list, parent.id.to_string()], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            row.get::<_, String>(6)?,
+        ))
+    })?;
 
     let mut entries = Vec::new();
     for row in rows {

@@ -484,14 +484,24 @@ mod tests {
     fn the_gallery_shows_when_a_photo_was_taken_in_the_schools_time_zone() {
         let kids = [kid("Leo")];
         let mut photo = photo(&[kids[0].id], true);
-        let html = gallery(std::slice::from_ref(&photo), &kids, chrono_tz::Europe::Madrid);
-        assert!(html.contains("taken 2025-03-04 10:30 CET (+01:00)"), "{html}");
+        let html = gallery(
+            std::slice::from_ref(&photo),
+            &kids,
+            chrono_tz::Europe::Madrid,
+        );
+        assert!(
+            html.contains("taken 2025-03-04 10:30 CET (+01:00)"),
+            "{html}"
+        );
         assert!(!html.contains("UTC"), "{html}");
 
         // Summer time, and a day that is already the next one in Madrid.
         photo.record.captured_at = Utc.with_ymd_and_hms(2025, 6, 10, 22, 15, 0).unwrap();
         let html = gallery(&[photo], &kids, chrono_tz::Europe::Madrid);
-        assert!(html.contains("taken 2025-06-11 00:15 CEST (+02:00)"), "{html}");
+        assert!(
+            html.contains("taken 2025-06-11 00:15 CEST (+02:00)"),
+            "{html}"
+        );
     }
 
     #[test]

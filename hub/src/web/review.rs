@@ -326,9 +326,7 @@ fn review_photo(hub: &Hub, review: Review) -> Result<ReviewPhoto, ApiError> {
         local: LocalTimes {
             captured_at: local_time(photo.captured_at, hub.timezone),
             received_at: local_time(photo.received_at, hub.timezone),
-            released_at: review
-                .released_at
-                .map(|at| local_time(at, hub.timezone)),
+            released_at: review.released_at.map(|at| local_time(at, hub.timezone)),
         },
         faces: review
             .faces
