@@ -57,15 +57,35 @@ if ! out=$("$hub" --data-dir "$data/hub" teacher add --name "Demo Teacher" \
     exit 1
 fi
 
+# The last run's output goes first: the background shell truncates the file only
+# when it gets round to it, and the loop below would read the old "listening" line.
+rm -f "$data/hub-serve.out"
 "$hub" --data-dir "$data/hub" serve > "$data/hub-serve.out" 2> "$data/hub.log" &
 hub_pid=$!
 trap 'kill $hub_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    [[ -s "$data/hub-serve.out" ]] && break
-    kill -0 "$hub_pid" 2>/dev/null || { cat "$data/hub.log" >&2; exit 1; }
+
+# Says why the hub did not start, from its own log, and stops before any photo
+# is sent: with the ports taken, the device would reach whatever holds them.
+hub_failed() {
+    echo "error: the hub did not start: $1" >&2
+    echo "the hub's log ($data/hub.log) ends with:" >&2
+    tail -n 20 "$data/hub.log" >&2
+    echo "if another program holds 127.0.0.1:8080 or 127.0.0.1:1883, stop it and run again" >&2
+    exit 1
+}
+# The hub waits up to 15 s for its own broker login; 30 s covers that.
+listening=""
+for _ in $(seq 1 300); do
+    if grep -q '^http=.* mqtt=' "$data/hub-serve.out" 2>/dev/null; then
+        listening=$(head -n1 "$data/hub-serve.out")
+        break
+    fi
+    kill -0 "$hub_pid" 2>/dev/null || hub_failed "it exited"
     sleep 0.1
 done
-echo "hub listening: $(head -n1 "$data/hub-serve.out")"
+[[ -n "$listening" ]] || hub_failed "it printed no \"http=... mqtt=...\" line within 30 s"
+kill -0 "$hub_pid" 2>/dev/null || hub_failed "it exited just after starting"
+echo "hub listening: $listening"
 
 "$device" --provision "$data/device.json" --data-dir "$data/device" \
     run --source "dir:$folder" --exit-when-synced --timeout 900

@@ -25,10 +25,12 @@ pub const HUB_CLIENT_ID: &str = "guardian-hub";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("cannot listen for MQTT on {addr}: {source}; pick another address with --mqtt")]
+    /// The address is taken or not ours. The OS error is in the message and
+    /// not chained as a source, so it is printed once.
+    #[error("cannot listen for MQTT on {addr}: {error}; pick another address with --mqtt")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("cannot start the embedded MQTT broker: {0}")]
@@ -117,12 +119,12 @@ fn client_may_connect(
 /// Resolves port 0 to a free port and fails early, with a clear message, when
 /// the address is taken (rumqttd would only log it from its own thread).
 fn free_address(listen: SocketAddr) -> Result<SocketAddr, BrokerError> {
-    let probe = TcpListener::bind(listen).map_err(|source| BrokerError::Bind {
+    let probe = TcpListener::bind(listen).map_err(|error| BrokerError::Bind {
         addr: listen,
-        source,
+        error,
     })?;
-    probe.local_addr().map_err(|source| BrokerError::Bind {
+    probe.local_addr().map_err(|error| BrokerError::Bind {
         addr: listen,
-        source,
+        error,
     })
 }
