@@ -23,11 +23,11 @@ use super::client_ip::ClientIp;
 use super::consents::{summary, ChildSummary};
 use super::error::ApiError;
 use super::photos::{list_for, local_time, GuardianPhoto};
-use crate::fleet::{self, DeviceStatus};
 use super::session::MaybeSession;
 use super::{blocking, record, AppState};
 use crate::accounts::{Account, Role};
 use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::fleet::{self, DeviceStatus};
 use crate::{children, retention};
 
 const APP_JS: &str = include_str!("static/app.js");
@@ -140,10 +140,19 @@ fn device_table(devices: &[DeviceStatus], timezone: chrono_tz::Tz) -> String {
         let clock = match (beat, device.clock_skew_ms) {
             (Some(beat), Some(skew)) => format!(
                 "{} ({:+.0} s)",
-                if beat.clock_synced { "synced" } else { "not synced" },
+                if beat.clock_synced {
+                    "synced"
+                } else {
+                    "not synced"
+                },
                 skew as f64 / 1000.0
             ),
-            (Some(beat), None) => (if beat.clock_synced { "synced" } else { "not synced" }).to_owned(),
+            (Some(beat), None) => (if beat.clock_synced {
+                "synced"
+            } else {
+                "not synced"
+            })
+            .to_owned(),
             (None, _) => String::new(),
         };
         let version = beat.map_or_else(String::new, |beat| escape(&beat.version));
