@@ -457,3 +457,187 @@ impl OutboxError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use guardian_models::{detector, DetectorKind};
+    use guardian_protocol::{HubNotice, HubSealingKey, HubSigningKey, TeacherPin, TeacherPins};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::notices;
+    use crate::outbox::Outbox;
+    use crate::screen::layout::KeypadKey;
+    use crate::testutil::{testdata, TempDir};
+
+    /// A small tmpfs, so the disk really fills; unmounted on drop.
+    struct SmallDisk(PathBuf);
+
+    impl SmallDisk {
+        fn mount(at: PathBuf, size: &str) -> Self {
+            std::fs::create_dir_all(&at).unwrap();
+            let status = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&at)
+                .status()
+                .expect("run mount");
+            assert!(
+                status.success(),
+                "cannot mount a tmpfs at {}: this test needs root (CI runs as root)",
+                at.display()
+            );
+            Self(at)
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+
+    const PIN: &str = "2580";
+
+    fn unlocked_kiosk(
+        data_dir: &Path,
+        camera_dir: &Path,
+        min_free_bytes: u64,
+    ) -> (
+        Kiosk<ReplayCamera>,
+        tokio::sync::mpsc::UnboundedReceiver<CaptureNews>,
+    ) {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+
+        let mut outbox = Outbox::open_in(data_dir).unwrap();
+        let hub = HubSigningKey::generate();
+        let device_id = Uuid::new_v4();
+        let pin_hash = argon2::Argon2::default()
+            .hash_password(
+                PIN.as_bytes(),
+                &SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap(),
+            )
+            .unwrap()
+            .to_string();
+        let pins = HubNotice::Pins(TeacherPins {
+            device_id,
+            issued_at: chrono::Utc::now(),
+            teachers: vec![TeacherPin {
+                teacher_id: Uuid::new_v4(),
+                name: "Ana".into(),
+                pin_hash,
+            }],
+        })
+        .sign(&hub);
+        notices::apply(&mut outbox, &pins, &hub.verifying_key(), device_id).unwrap();
+
+        let capturer = Capturer::new(
+            detector(DetectorKind::CenterFace).unwrap(),
+            device_id,
+            HubSealingKey::generate().public(),
+            outbox,
+        );
+        let replay = SupervisorSettings {
+            warm_up_frames: 0,
+            queued_frames: 0,
+            ..SupervisorSettings::default()
+        };
+        let (news, news_rx) = tokio::sync::mpsc::unbounded_channel();
+        let settings = KioskSettings {
+            camera: CameraChoice::Replay(camera_dir.to_path_buf()),
+            screen: ScreenOutput::None,
+            language: Language::En,
+            classroom: "Aula 3B".into(),
+            idle_lock: Duration::from_secs(300),
+            min_free_bytes,
+            data_dir: data_dir.to_path_buf(),
+            clock_flag: data_dir.join("no-such-flag"),
+        };
+        let mut kiosk = Kiosk::new(
+            capturer,
+            CameraSupervisor::new(ReplayCamera::new(camera_dir), replay),
+            settings,
+            news,
+            SharedHealth::default(),
+        );
+        for digit in PIN.bytes() {
+            kiosk.on_input(Input::Key(KeypadKey::Digit(digit - b'0')));
+        }
+        kiosk.on_input(Input::Key(KeypadKey::Ok));
+        assert!(kiosk.lock.is_unlocked());
+        (kiosk, news_rx)
+    }
+
+    fn camera_with(dir: &Path, file: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::copy(testdata(file), dir.join(file)).unwrap();
+    }
+
+    /// Issue: a full disk stops capture with a clear message, corrupts
+    /// nothing, and capture resumes by itself once space returns.
+    #[test]
+    fn a_full_disk_stops_capture_keeps_every_photo_and_resumes_when_space_returns() {
+        let scratch = TempDir::new();
+        let disk = SmallDisk::mount(scratch.path().join("disk"), "3m");
+        let data_dir = disk.0.join("data");
+        let filler = disk.0.join("other-files");
+        std::fs::write(&filler, vec![0u8; 1024 * 1024]).unwrap();
+        let camera_dir = scratch.path().join("camera");
+        camera_with(&camera_dir, "mde_cafe_group_7mp.jpg");
+        let (mut kiosk, mut news) = unlocked_kiosk(&data_dir, &camera_dir, 0);
+
+        // Capture until SQLite itself finds the disk full.
+        let mut captured = Vec::new();
+        for _ in 0..40 {
+            kiosk.capture(Instant::now());
+            match news.try_recv() {
+                Ok(CaptureNews::Captured(id)) => captured.push(id),
+                _ => break,
+            }
+        }
+        assert_eq!(kiosk.capture_problem, Some(Problem::DiskFull));
+        assert!(!captured.is_empty(), "the disk filled before any capture");
+        assert!(kiosk.health.lock().last_error.is_some());
+
+        // Nothing corrupted, nothing announced lost.
+        let mut check = Outbox::open_in(&data_dir).unwrap();
+        let integrity: String = check
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        let pending: Vec<Uuid> = check
+            .pending()
+            .unwrap()
+            .iter()
+            .map(|p| p.photo_id)
+            .collect();
+        assert_eq!(pending, captured);
+
+        // Space returns (here: another file on the disk is removed), and the
+        // next press captures again without a restart.
+        drop(check);
+        std::fs::remove_file(&filler).unwrap();
+        kiosk.capture(Instant::now());
+        assert!(matches!(news.try_recv(), Ok(CaptureNews::Captured(_))));
+        assert_eq!(kiosk.capture_problem, None);
+    }
+
+    #[test]
+    fn capture_is_refused_while_less_than_the_minimum_is_free() {
+        let scratch = TempDir::new();
+        let camera_dir = scratch.path().join("camera");
+        camera_with(&camera_dir, "hopper.jpg");
+        let (mut kiosk, mut news) =
+            unlocked_kiosk(&scratch.path().join("data"), &camera_dir, u64::MAX);
+
+        kiosk.capture(Instant::now());
+        assert!(news.try_recv().is_err());
+        assert_eq!(kiosk.capture_problem, Some(Problem::DiskFull));
+
+        kiosk.settings.min_free_bytes = 0;
+        kiosk.capture(Instant::now());
+        assert!(matches!(news.try_recv(), Ok(CaptureNews::Captured(_))));
+    }
+}
