@@ -321,35 +321,26 @@ fn run(settings: RunSettings) -> anyhow::Result<ExitCode> {
     let provisioning = &config.provisioning;
     let device_id = provisioning.device_id;
 
-    // Two connections: the capture thread and the sync worker each write
-    // without waiting for the other's work, SQLite serialising the commits.
-    let capture_outbox = Outbox::open_in(&config.data_dir)?;
-    let sync_outbox = Outbox::open_in(&config.data_dir)?;
-    let detector = guardian_models::detector(config.detector)?;
-    let signing_key = provisioning
-        .signing_key()
-        .context("the provisioning file's device signing key is unusable")?;
+    let Parts {
+        mut capturer,
+        sync_outbox,
+        signing_key,
+    } = Parts::open(provisioning, &config.data_dir, config.detector)?;
 
-    let waiting = capture_outbox.pending_count()?;
-    let quarantined = capture_outbox.quarantined()?.len();
+    let waiting = capturer.outbox().pending_count()?;
+    let quarantined = capturer.outbox().quarantined()?.len();
     info!(
         %device_id,
         waiting,
         quarantined,
         source = %config.source,
         broker = %config.broker,
-        detector = detector.name(),
+        detector = %config.detector,
         data_dir = %config.data_dir.display(),
         "starting"
     );
 
     let (news_tx, news_rx) = mpsc::unbounded_channel();
-    let capturer = Capturer::new(
-        detector,
-        device_id,
-        provisioning.hub_sealing_public,
-        capture_outbox,
-    );
     let source = config.source.clone();
     let exit_when_synced = config.exit_when_synced;
     // Capture runs on its own thread: detection is CPU-bound and must never
@@ -436,12 +427,11 @@ fn run_kiosk(
     let provisioning = &config.provisioning;
     let device_id = provisioning.device_id;
 
-    let capture_outbox = Outbox::open_in(&config.data_dir)?;
-    let sync_outbox = Outbox::open_in(&config.data_dir)?;
-    let detector = guardian_models::detector(args.detector)?;
-    let signing_key = provisioning
-        .signing_key()
-        .context("the provisioning file's device signing key is unusable")?;
+    let Parts {
+        capturer,
+        sync_outbox,
+        signing_key,
+    } = Parts::open(provisioning, &config.data_dir, args.detector)?;
 
     let screen = match &args.screen {
         ScreenArg::None => ScreenOutput::None,
@@ -495,12 +485,6 @@ fn run_kiosk(
     );
 
     let (news_tx, news_rx) = mpsc::unbounded_channel();
-    let capturer = Capturer::new(
-        detector,
-        device_id,
-        provisioning.hub_sealing_public,
-        capture_outbox,
-    );
     let kiosk_settings = KioskSettings {
         camera,
         screen,
@@ -548,6 +532,43 @@ fn run_kiosk(
             info!("stopping on signal; waiting photos stay in the outbox for the next start");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// What `run` and `kiosk` both start from.
+struct Parts {
+    capturer: Capturer,
+    sync_outbox: Outbox,
+    signing_key: guardian_protocol::DeviceSigningKey,
+}
+
+impl Parts {
+    /// Two outbox connections, so the capture thread and the sync worker each
+    /// write without waiting for the other's work (SQLite serialises the
+    /// commits); the detector, built once; the device's signing key.
+    fn open(
+        provisioning: &guardian_protocol::Provisioning,
+        data_dir: &std::path::Path,
+        detector: DetectorKind,
+    ) -> anyhow::Result<Self> {
+        let capture_outbox = Outbox::open_in(data_dir)?;
+        let sync_outbox = Outbox::open_in(data_dir)?;
+        let detector = guardian_models::detector(detector)?;
+        let signing_key = provisioning
+            .signing_key()
+            .context("the provisioning file's device signing key is unusable")?;
+
+        let capturer = Capturer::new(
+            detector,
+            provisioning.device_id,
+            provisioning.hub_sealing_public,
+            capture_outbox,
+        );
+        Ok(Self {
+            capturer,
+            sync_outbox,
+            signing_key,
+        })
     }
 }
 

@@ -247,17 +247,7 @@ impl Worker {
 
     /// Keeps a trusted notice from the hub: a PIN set, or revocation.
     async fn on_notice(&mut self, payload: Vec<u8>) -> Result<(), SyncError> {
-        let settings = Arc::clone(&self.settings);
-        let result = self
-            .with_outbox(move |outbox| {
-                notices::apply(
-                    outbox,
-                    &payload,
-                    &settings.hub_verifying_key,
-                    settings.device_id,
-                )
-            })
-            .await?;
+        let result = self.apply_from_hub(payload, notices::apply).await?;
 
         match result {
             Ok(Applied::Pins { teachers }) => {
@@ -347,17 +337,7 @@ impl Worker {
 
     /// Settles a photo on a trusted reply; anything else is logged and ignored.
     async fn on_reply(&mut self, payload: Vec<u8>) -> Result<(), SyncError> {
-        let settings = Arc::clone(&self.settings);
-        let result = self
-            .with_outbox(move |outbox| {
-                reply::apply(
-                    outbox,
-                    &payload,
-                    &settings.hub_verifying_key,
-                    settings.device_id,
-                )
-            })
-            .await?;
+        let result = self.apply_from_hub(payload, reply::apply).await?;
 
         match result {
             Ok(Settled::Delivered { photo_id }) => {
@@ -386,6 +366,29 @@ impl Worker {
 
         // A settled photo frees a place in flight for the next one.
         self.publish_due().await
+    }
+
+    /// Checks a payload from the hub with `apply` (a reply's or a notice's),
+    /// under this device's hub key and id, and applies it to the outbox.
+    async fn apply_from_hub<T, E>(
+        &self,
+        payload: Vec<u8>,
+        apply: fn(&mut Outbox, &[u8], &HubVerifyingKey, Uuid) -> Result<T, E>,
+    ) -> Result<Result<T, E>, SyncError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let settings = Arc::clone(&self.settings);
+        self.with_outbox(move |outbox| {
+            apply(
+                outbox,
+                &payload,
+                &settings.hub_verifying_key,
+                settings.device_id,
+            )
+        })
+        .await
     }
 
     /// Runs `f` on the outbox on a blocking thread.
