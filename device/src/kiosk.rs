@@ -33,6 +33,7 @@ use crate::outbox::OutboxError;
 use crate::screen::canvas::Canvas;
 use crate::screen::draw::draw;
 use crate::screen::framebuffer::Framebuffer;
+use crate::screen::layout::KeypadKey;
 use crate::screen::state::{ClockStatus, HubLink, Language, LastCapture, Problem, ScreenState};
 
 /// How often the loop wakes without input, to count down and to notice
@@ -176,6 +177,11 @@ impl<C: Camera> Kiosk<C> {
 
     fn on_input(&mut self, input: Input) {
         let now = Instant::now();
+        // Enter on a keypad confirms a PIN; once unlocked it takes a photo.
+        let input = match input {
+            Input::Key(KeypadKey::Ok) if self.lock.is_unlocked() => Input::Capture,
+            other => other,
+        };
         match input {
             Input::Key(key) => {
                 if self.health.lock().revoked {
@@ -469,7 +475,6 @@ mod tests {
     use super::*;
     use crate::notices;
     use crate::outbox::Outbox;
-    use crate::screen::layout::KeypadKey;
     use crate::testutil::{testdata, TempDir};
 
     /// A small tmpfs, so the disk really fills; unmounted on drop.

@@ -29,6 +29,7 @@ mod source;
 mod sync;
 #[cfg(test)]
 mod testutil;
+mod touch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -126,6 +127,17 @@ struct KioskArgs {
     /// empty line) takes a photo, `lock` locks.
     #[arg(long)]
     stdin_keys: bool,
+
+    /// An input device to read keys and touches from, e.g.
+    /// /dev/input/by-id/usb-…-event-kbd or the touch screen's event device;
+    /// give it once per device.
+    #[arg(
+        long = "input",
+        env = "GUARDIAN_INPUTS",
+        value_delimiter = ',',
+        value_name = "DEVICE"
+    )]
+    inputs: Vec<PathBuf>,
 
     /// Where the screen is drawn: fb:/dev/fbN, png:FILE, or none.
     #[arg(long, env = "GUARDIAN_SCREEN", default_value = "fb:/dev/fb0")]
@@ -465,6 +477,21 @@ fn run_kiosk(
             .name("button".into())
             .spawn(move || input::watch_button(pin, &tx))
             .context("cannot start the button thread")?;
+    }
+    let touch_size = match &screen {
+        ScreenOutput::Framebuffer(framebuffer) => {
+            let geometry = framebuffer.geometry();
+            embedded_graphics::prelude::Size::new(geometry.width, geometry.height)
+        }
+        ScreenOutput::Png { size, .. } => *size,
+        ScreenOutput::None => embedded_graphics::prelude::Size::new(800, 480),
+    };
+    for device in &args.inputs {
+        let (tx, device) = (inputs_tx.clone(), device.clone());
+        std::thread::Builder::new()
+            .name("input".into())
+            .spawn(move || touch::watch_device(device, touch_size, &tx))
+            .context("cannot start an input thread")?;
     }
     if args.stdin_keys {
         let tx = inputs_tx.clone();

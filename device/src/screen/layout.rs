@@ -26,9 +26,6 @@ pub enum KeypadKey {
 /// The keypad key under `point` on a screen of `size`, if any. The keypad sits in the
 /// same place whatever the state, so a touch needs only the screen size; the caller
 /// ignores keys while the keypad is greyed out.
-// Touch input is not read yet (see the README's known limits); the snapshot
-// tests hold this to the drawn keypad so that it is ready when it is.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn keypad_key_at(size: Size, point: Point) -> Option<KeypadKey> {
     Layout::new(size)
         .keys
