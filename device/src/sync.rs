@@ -211,7 +211,9 @@ impl Worker {
 
     /// Tells the hub how the device is doing, and which PIN set it holds.
     async fn send_heartbeat(&mut self) -> Result<(), SyncError> {
-        if !self.connected {
+        // A revoked device has nothing more to say: every message would only
+        // earn another "revoked" notice and audit entry.
+        if !self.connected || self.revoked {
             return Ok(());
         }
 
