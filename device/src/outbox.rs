@@ -186,16 +186,29 @@ impl Outbox {
     /// Opens the database at `path`, creating it and its tables if needed.
     pub fn open(path: &Path) -> Result<Self, OutboxError> {
         // Create the file ourselves so it starts private: SQLite gives the WAL
-        // and shared-memory files the same mode as the database file.
-        OpenOptions::new()
-            .create(true)
-            .append(true)
+        // and shared-memory files the same mode as the database file. Only a
+        // missing file is opened here: closing any descriptor of a file drops
+        // every POSIX lock this process holds on it, and without the lock of
+        // the connection already open (the capture thread's, when the sync
+        // worker opens its own) another program closing the database (a
+        // `sqlite3` shell that quits) checkpoints and deletes the WAL under
+        // us. Later commits then went to the deleted file, and were lost at
+        // the next start (field case C26).
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| OutboxError::Create {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(OutboxError::Create {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
 
         let mut conn = Connection::open(path).map_err(sqlite("opening the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)

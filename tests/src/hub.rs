@@ -1,5 +1,6 @@
 //! Starting a real hub and running real devices against it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -336,4 +337,56 @@ pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     condition()
+}
+
+/// The hub's database, opened beside the running (or stopped) hub.
+pub fn hub_db(hub_dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(hub_dir.join("hub.sqlite")).expect("open the hub database")
+}
+
+/// The ids of every photo the hub stored.
+pub fn stored_photo_ids(hub_dir: &Path) -> BTreeSet<String> {
+    strings(&hub_db(hub_dir), "SELECT id FROM photos")
+}
+
+/// How many `photo_received` audit entries name each photo.
+pub fn photo_received_counts(hub_dir: &Path) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let subjects = strings_in_order(
+        &hub_db(hub_dir),
+        "SELECT subject FROM audit_log WHERE kind = 'photo_received'",
+    );
+    for subject in subjects {
+        *counts.entry(subject).or_default() += 1;
+    }
+    counts
+}
+
+/// The sealed files in the hub's photo store (`photos/<id>.sealed`), by id;
+/// temporary files of an interrupted write are not counted.
+pub fn sealed_files(hub_dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(hub_dir.join("photos"))
+        .expect("read the hub's photo store")
+        .map(|entry| entry.expect("a photo store entry").file_name())
+        .filter_map(|name| {
+            name.to_str()
+                .and_then(|name| name.strip_suffix(".sealed"))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The first column of every row of `sql`, as a set.
+pub fn strings(db: &rusqlite::Connection, sql: &str) -> BTreeSet<String> {
+    strings_in_order(db, sql).into_iter().collect()
+}
+
+fn strings_in_order(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    db.prepare(sql)
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()
+        })
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
 }

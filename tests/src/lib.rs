@@ -7,6 +7,7 @@
 
 pub mod exif;
 pub mod hub;
+pub mod kiosk;
 pub mod measure;
 pub mod watermark;
 pub mod web;

@@ -5,127 +5,12 @@
 //! once committed, survive `kill -9`, and reach the hub exactly once; a
 //! revoked device is refused and says so.
 
-use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use guardian_e2e::hub::{hub_ok, School, TEACHER_PHONE};
-use guardian_e2e::{binary, testdata};
+use guardian_e2e::hub::{hub_db, hub_ok, photo_received_counts, stored_photo_ids};
+use guardian_e2e::kiosk::{outbox_len, school_with_pin, Kiosk};
 use serde_json::Value;
-
-const PIN: &str = "2580";
-
-/// A running kiosk: its stdin for keys and its stdout events as they come.
-struct Kiosk {
-    child: Child,
-    keys: ChildStdin,
-    events: Receiver<Value>,
-}
-
-impl Kiosk {
-    fn start(school: &School, device_dir: &Path, camera_dir: &Path) -> Kiosk {
-        let mut child = Command::new(binary("guardian-device"))
-            .arg("--provision")
-            .arg(&school.provision)
-            .arg("--data-dir")
-            .arg(device_dir)
-            .args([
-                "kiosk",
-                "--stdin-keys",
-                "--screen",
-                "none",
-                "--heartbeat-secs",
-                "1",
-            ])
-            .arg("--camera")
-            .arg(format!("replay:{}", camera_dir.display()))
-            .args(["--min-free-mb", "0", "--language", "en"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start guardian-device kiosk");
-
-        let keys = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(event).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Kiosk {
-            child,
-            keys,
-            events,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        writeln!(self.keys, "{line}").expect("write to the kiosk's stdin");
-    }
-
-    /// The next event of this kind, skipping others; `None` after `limit`.
-    fn wait_for(&self, kind: &str, limit: Duration) -> Option<Value> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = self.events.recv_timeout(left).ok()?;
-            if event["event"] == kind {
-                return Some(event);
-            }
-        }
-    }
-
-    fn unlock(&mut self) {
-        self.type_line(PIN);
-        assert!(
-            self.wait_for("unlocked", Duration::from_secs(30)).is_some(),
-            "the teacher's PIN did not unlock the kiosk"
-        );
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A school whose teacher has a PIN, and a folder of photos for the camera.
-fn school_with_pin() -> (School, std::path::PathBuf) {
-    let school = School::new("Aula 3B", "+34600111222");
-    hub_ok(
-        &school.hub_dir,
-        &["teacher", "pin", "--phone", TEACHER_PHONE],
-        Some(&format!("{PIN}\n")),
-    );
-
-    let camera_dir = school.dir.path().join("camera");
-    std::fs::create_dir_all(&camera_dir).unwrap();
-    for file in ["hopper.jpg", "voc_2008_001322.jpg"] {
-        std::fs::copy(testdata(file), camera_dir.join(file)).unwrap();
-    }
-    (school, camera_dir)
-}
-
-fn hub_db(school: &School) -> rusqlite::Connection {
-    rusqlite::Connection::open(school.hub_dir.join("hub.sqlite")).expect("open the hub database")
-}
-
-fn outbox_len(device_dir: &Path) -> i64 {
-    rusqlite::Connection::open(device_dir.join("outbox.sqlite"))
-        .and_then(|db| db.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0)))
-        .unwrap_or(-1)
-}
 
 /// A small deterministic generator, so a failing run can be repeated.
 struct Lcg(u64);
@@ -183,10 +68,9 @@ fn every_announced_capture_survives_kill_9_and_reaches_the_hub_exactly_once() {
             }
         }
         std::thread::sleep(Duration::from_millis(random.below(400)));
-        kiosk.child.kill().expect("kill -9 the kiosk");
-        let _ = kiosk.child.wait();
+        kiosk.kill_9();
         // Whatever it printed before dying was committed before it was printed.
-        while let Ok(event) = kiosk.events.recv_timeout(Duration::from_millis(200)) {
+        while let Some(event) = kiosk.next_event(Duration::from_millis(200)) {
             if event["event"] == "captured" {
                 announced.insert(event["photo_id"].as_str().unwrap().to_owned());
             }
@@ -207,14 +91,7 @@ fn every_announced_capture_survives_kill_9_and_reaches_the_hub_exactly_once() {
     }
     kiosk.kill();
 
-    let db = hub_db(&school);
-    let stored: BTreeSet<String> = db
-        .prepare("SELECT id FROM photos")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored = stored_photo_ids(&school.hub_dir);
     let missing: Vec<&String> = announced.difference(&stored).collect();
     assert!(
         missing.is_empty(),
@@ -229,16 +106,7 @@ fn every_announced_capture_survives_kill_9_and_reaches_the_hub_exactly_once() {
         announced.len()
     );
 
-    let mut received: HashMap<String, i64> = HashMap::new();
-    let mut statement = db
-        .prepare("SELECT subject FROM audit_log WHERE kind = 'photo_received'")
-        .unwrap();
-    for subject in statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-    {
-        *received.entry(subject.unwrap()).or_default() += 1;
-    }
+    let received = photo_received_counts(&school.hub_dir);
     for photo_id in &stored {
         assert_eq!(
             received.get(photo_id),
@@ -316,7 +184,7 @@ fn a_revoked_device_is_refused_and_stops_capturing() {
     assert_eq!(refused["reason"], "revoked");
     kiosk.kill();
 
-    let db = hub_db(&school);
+    let db = hub_db(&school.hub_dir);
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |row| row.get(0)).unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM photos"), 1);
     assert_eq!(
