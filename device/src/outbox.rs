@@ -27,6 +27,9 @@ pub const OUTBOX_FILE: &str = "outbox.sqlite";
 /// The schema this program writes, kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 2;
 
+/// The size the outbox's write-ahead log is cut back to after a checkpoint.
+const WAL_SIZE_LIMIT: i64 = 8 * 1024 * 1024;
+
 /// How long a writer waits for the other connection's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -228,6 +231,12 @@ impl Outbox {
         // on the card, not in a cache that a power cut would lose.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite("setting synchronous=FULL"))?;
+
+        // A reader that holds a transaction open (a `sqlite3` shell) keeps the
+        // WAL from being recycled, so it grows with every capture; this cuts it
+        // back once the reader lets go instead of keeping the space for ever.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(sqlite("setting journal_size_limit"))?;
 
         create_schema(&mut conn, path)?;
         Ok(Self { conn })
