@@ -27,6 +27,9 @@ const POLL: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Key(KeypadKey),
+    /// A tap on the touch screen where the PIN keypad is drawn; it counts
+    /// only while the keypad is shown (locked).
+    Tap(KeypadKey),
     Capture,
     /// Lock the device now.
     Lock,

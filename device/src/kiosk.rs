@@ -111,6 +111,9 @@ struct Kiosk<C: Camera> {
     last_capture: Option<LastCapture>,
     /// A problem from the last capture press, shown until the next one works.
     capture_problem: Option<Problem>,
+    /// `capture_problem` came from the camera, so the camera working again
+    /// clears it.
+    problem_from_camera: bool,
     drawn: Option<String>,
 }
 
@@ -136,6 +139,7 @@ impl<C: Camera> Kiosk<C> {
             lock,
             last_capture: None,
             capture_problem: None,
+            problem_from_camera: false,
             drawn: None,
         }
     }
@@ -180,10 +184,17 @@ impl<C: Camera> Kiosk<C> {
         // Enter on a keypad confirms a PIN; once unlocked it takes a photo.
         let input = match input {
             Input::Key(KeypadKey::Ok) if self.lock.is_unlocked() => Input::Capture,
+            // The unlocked screen draws no keypad: a tap there only shows
+            // someone is still at the device.
+            Input::Tap(_) if self.lock.is_unlocked() => {
+                self.lock.touch(now);
+                return;
+            }
+            Input::Tap(key) => Input::Key(key),
             other => other,
         };
         match input {
-            Input::Key(key) => {
+            Input::Key(key) | Input::Tap(key) => {
                 if self.health.lock().revoked {
                     return;
                 }
@@ -248,6 +259,7 @@ impl<C: Camera> Kiosk<C> {
             Err(problem) => {
                 warn!(code = problem.code(), %problem, "no picture from the camera");
                 self.set_problem(Some(screen_problem(&problem)), &problem.to_string());
+                self.problem_from_camera = true;
                 return refuse(problem.code());
             }
         };
@@ -302,16 +314,14 @@ impl<C: Camera> Kiosk<C> {
             CameraStatus::Waiting { problem, .. } => Some(problem.clone()),
         };
         let shown = camera_problem.as_ref().map(screen_problem);
-        let camera_shown = matches!(
-            self.capture_problem,
-            Some(Problem::CameraMissing | Problem::CameraBusy)
-        );
+        let camera_shown = self.problem_from_camera && self.capture_problem.is_some();
         match (&camera_problem, shown) {
             (Some(problem), Some(shown)) if self.capture_problem.is_none() || camera_shown => {
                 if self.capture_problem != Some(shown) {
                     warn!(code = problem.code(), "camera problem");
                 }
                 self.set_problem(Some(shown), &problem.to_string());
+                self.problem_from_camera = true;
             }
             (None, _) if camera_shown => self.set_problem(None, ""),
             _ => {}
@@ -320,6 +330,7 @@ impl<C: Camera> Kiosk<C> {
 
     fn set_problem(&mut self, problem: Option<Problem>, words: &str) {
         self.capture_problem = problem;
+        self.problem_from_camera = false;
         self.health.lock().last_error = problem.map(|_| words.to_owned());
     }
 
@@ -643,6 +654,19 @@ mod tests {
 
         kiosk.settings.min_free_bytes = 0;
         kiosk.capture(Instant::now());
+        assert!(matches!(news.try_recv(), Ok(CaptureNews::Captured(_))));
+    }
+
+    #[test]
+    fn once_unlocked_enter_takes_a_photo_and_a_tap_where_the_keypad_was_does_not() {
+        let scratch = TempDir::new();
+        let camera_dir = scratch.path().join("camera");
+        camera_with(&camera_dir, "hopper.jpg");
+        let (mut kiosk, mut news) = unlocked_kiosk(&scratch.path().join("data"), &camera_dir, 0);
+
+        kiosk.on_input(Input::Tap(KeypadKey::Ok));
+        assert!(news.try_recv().is_err(), "a tap must not capture");
+        kiosk.on_input(Input::Key(KeypadKey::Ok));
         assert!(matches!(news.try_recv(), Ok(CaptureNews::Captured(_))));
     }
 }

@@ -75,7 +75,7 @@ impl Translator {
         let (x_range, y_range) = (self.x_range?, self.y_range?);
         let x = scale(self.x?, x_range, self.screen.width);
         let y = scale(self.y?, y_range, self.screen.height);
-        keypad_key_at(self.screen, Point::new(x, y)).map(Input::Key)
+        keypad_key_at(self.screen, Point::new(x, y)).map(Input::Tap)
     }
 }
 

@@ -158,10 +158,13 @@ pub fn record_heartbeat(
     heartbeat: &Heartbeat,
     received_at: DateTime<Utc>,
 ) -> Result<Option<TeacherPins>, FleetError> {
-    let last_error = heartbeat
-        .last_error
-        .as_deref()
-        .map(|text| text.chars().take(MAX_ERROR_CHARS).collect::<String>());
+    // One line each: `device list` prints a device per line.
+    let last_error = heartbeat.last_error.as_deref().map(|text| {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_ERROR_CHARS)
+            .collect::<String>()
+    });
     let version: String = heartbeat.version.chars().take(40).collect();
 
     let conn = hub.db.lock();

@@ -180,7 +180,7 @@ enum TeacherCommand {
         classroom: String,
     },
     /// Sets the PIN that unlocks the devices of the teacher's classrooms; the
-    /// PIN (4 to 8 digits) is read from stdin. Devices learn it within a minute.
+    /// PIN (4 to 8 digits) is read from stdin. Devices learn it at their next heartbeat (within 30 s).
     Pin {
         #[arg(long)]
         phone: String,
@@ -336,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let teacher_id = fleet::set_pin(&hub, &phone, pin.trim())?;
             eprintln!(
                 "PIN set for teacher {teacher_id}; their classroom's devices receive it at \
-                 their next heartbeat (within a minute)"
+                 their next heartbeat (within 30 s)"
             );
             Ok(ExitCode::SUCCESS)
         }
