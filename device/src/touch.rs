@@ -246,7 +246,7 @@ mod tests {
             );
             assert_eq!(
                 touch.feed(key(KeyCode::BTN_TOUCH, 0)),
-                Some(Input::Key(key_at))
+                Some(Input::Tap(key_at))
             );
         }
 
