@@ -130,16 +130,42 @@ fn bytes_after_the_end_of_a_jpeg_do_not_make_it_damaged() {
     assert!(!photo.damaged);
 }
 
-/// Progressive re-encodings of shared photos, made as `models/tests/fixtures/README.md` says.
-fn progressive_fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+/// A progressive re-encoding of a JPEG by libjpeg-turbo's `jpegtran` (Debian's
+/// libjpeg-turbo-progs, which `.ci/run` installs): lossless, with libjpeg's default
+/// progressive scan script, as cameras and photo tools write them. The `image` crate
+/// cannot write progressive files.
+fn progressive(jpeg: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new("jpegtran")
+        .args(["-progressive", "-copy", "none"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("jpegtran is missing: apt-get install libjpeg-turbo-progs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = jpeg.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "jpegtran failed");
+    output.stdout
 }
 
-const CAFE_PROGRESSIVE: &str = "mde_cafe_group_7mp_progressive.jpg";
-const TWO_MEN_PROGRESSIVE: &str = "mde_two_men_office_500x375_progressive.jpg";
+/// The 8 MP office photo shrunk to 500x375 (a baseline JPEG), made progressive.
+fn small_progressive() -> Vec<u8> {
+    let source = decode("mde_two_men_office_8mp.jpg").image;
+    let small = image::imageops::resize(&source, 500, 375, image::imageops::FilterType::Lanczos3);
+    let mut baseline = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut baseline, 85)
+        .encode_image(&small)
+        .unwrap();
+    progressive(&baseline)
+}
+
+const CAFE_PROGRESSIVE: &str = "mde_cafe_group_7mp.jpg made progressive";
+const TWO_MEN_PROGRESSIVE: &str = "mde_two_men_office_8mp.jpg at 500x375 made progressive";
 
 #[test]
 fn progressive_jpegs_from_libjpeg_are_not_damaged_and_their_faces_are_found() {
@@ -150,11 +176,8 @@ fn progressive_jpegs_from_libjpeg_are_not_damaged_and_their_faces_are_found() {
     let expected = detector.detect(&baseline.image).unwrap();
     assert!(expected.len() >= 4, "baseline cafe photo: {expected:?}");
 
-    let cafe = decode_upright(
-        &progressive_fixture(CAFE_PROGRESSIVE),
-        &DecodeLimits::default(),
-    )
-    .unwrap();
+    let cafe_bytes = progressive(&read("mde_cafe_group_7mp.jpg"));
+    let cafe = decode_upright(&cafe_bytes, &DecodeLimits::default()).unwrap();
     assert!(!cafe.damaged, "{CAFE_PROGRESSIVE} flagged as damaged");
     assert_eq!(cafe.image.dimensions(), baseline.image.dimensions());
     let faces = detector.detect(&cafe.image).unwrap();
@@ -166,11 +189,7 @@ fn progressive_jpegs_from_libjpeg_are_not_damaged_and_their_faces_are_found() {
         );
     }
 
-    let two_men = decode_upright(
-        &progressive_fixture(TWO_MEN_PROGRESSIVE),
-        &DecodeLimits::default(),
-    )
-    .unwrap();
+    let two_men = decode_upright(&small_progressive(), &DecodeLimits::default()).unwrap();
     assert!(!two_men.damaged, "{TWO_MEN_PROGRESSIVE} flagged as damaged");
     assert_eq!(two_men.image.dimensions(), (500, 375));
     let faces = detector.detect(&two_men.image).unwrap();
@@ -179,7 +198,7 @@ fn progressive_jpegs_from_libjpeg_are_not_damaged_and_their_faces_are_found() {
 
 #[test]
 fn a_progressive_jpeg_cut_short_or_with_100_zeroed_bytes_is_flagged_damaged_or_refused() {
-    let bytes = progressive_fixture(CAFE_PROGRESSIVE);
+    let bytes = progressive(&read("mde_cafe_group_7mp.jpg"));
     let cut = &bytes[..bytes.len() * 6 / 10];
     assert_not_clean(
         decode_upright(cut, &DecodeLimits::default()),
