@@ -9,13 +9,12 @@ use std::time::Instant;
 use chrono::Utc;
 use guardian_hub::ingest::{handle_message, Outcome};
 use guardian_protocol::{
-    topics, DeviceMessage, FaceRect, PhotoDetails, PhotoEnvelope, PhotoUpload, SealedPhoto,
-    SignedMessage, ENVELOPE_VERSION,
+    topics, DeviceMessage, FaceRect, PhotoDetails, PhotoUpload, SignedMessage,
 };
 use uuid::Uuid;
 
 mod support;
-use support::{bench_hub, median, peak_rss};
+use support::{bench_hub, median, peak_rss, sealed_envelope};
 
 const PHOTOS: [&str; 4] = [
     "voc_2008_001322.jpg",
@@ -56,22 +55,7 @@ fn main() {
             };
 
             let started = Instant::now();
-            let sealed = SealedPhoto::seal(
-                &device.hub_sealing_public,
-                photo_id,
-                &details,
-                &preview,
-                &original,
-            )
-            .expect("seal");
-            let envelope = PhotoEnvelope {
-                version: ENVELOPE_VERSION,
-                photo_id,
-                device_id: device.device_id,
-                captured_at: Utc::now(),
-                sealed,
-            }
-            .to_bytes();
+            let envelope = sealed_envelope(&device, photo_id, &details, &preview, &original);
             let payload = SignedMessage::sign(
                 device.device_id,
                 &DeviceMessage::Photo(PhotoUpload {

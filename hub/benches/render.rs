@@ -15,11 +15,11 @@ use guardian_hub::review;
 use guardian_hub::store::PhotoRecord;
 use guardian_hub::watermark::ViewerMark;
 use guardian_models::photo::{decode_upright, DecodeLimits};
-use guardian_protocol::{FaceRect, PhotoDetails, PhotoEnvelope, SealedPhoto, ENVELOPE_VERSION};
+use guardian_protocol::{FaceRect, PhotoDetails};
 use uuid::Uuid;
 
 mod support;
-use support::{bench_hub, median, peak_rss};
+use support::{bench_hub, median, peak_rss, sealed_envelope};
 
 const PHOTOS: [&str; 4] = [
     "voc_2008_001322.jpg",
@@ -69,22 +69,7 @@ fn main() {
             detector: "bench".into(),
             media_type: "image/jpeg".into(),
         };
-        let sealed = SealedPhoto::seal(
-            &device.hub_sealing_public,
-            photo_id,
-            &details,
-            &original,
-            &original,
-        )
-        .expect("seal");
-        let envelope = PhotoEnvelope {
-            version: ENVELOPE_VERSION,
-            photo_id,
-            device_id: device.device_id,
-            captured_at: Utc::now(),
-            sealed,
-        }
-        .to_bytes();
+        let envelope = sealed_envelope(&device, photo_id, &details, &original, &original);
         let record = PhotoRecord {
             id: photo_id,
             device_id: device.device_id,

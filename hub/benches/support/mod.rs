@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use guardian_hub::clock::SystemClock;
 use guardian_hub::Hub;
-use guardian_protocol::Provisioning;
+use guardian_protocol::{PhotoDetails, PhotoEnvelope, Provisioning, SealedPhoto, ENVELOPE_VERSION};
+use uuid::Uuid;
 
 /// A hub with classroom "Bench" and one device registered in it. Keep the
 /// directory for as long as the hub is used.
@@ -21,6 +23,32 @@ pub fn bench_hub() -> (tempfile::TempDir, Hub, Provisioning) {
 }
 
 /// The middle value (sorts in place).
+/// A photo sealed for the hub as the device would, as envelope bytes.
+pub fn sealed_envelope(
+    device: &Provisioning,
+    photo_id: Uuid,
+    details: &PhotoDetails,
+    preview: &[u8],
+    original: &[u8],
+) -> Vec<u8> {
+    let sealed = SealedPhoto::seal(
+        &device.hub_sealing_public,
+        photo_id,
+        details,
+        preview,
+        original,
+    )
+    .expect("seal");
+    PhotoEnvelope {
+        version: ENVELOPE_VERSION,
+        photo_id,
+        device_id: device.device_id,
+        captured_at: Utc::now(),
+        sealed,
+    }
+    .to_bytes()
+}
+
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
