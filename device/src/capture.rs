@@ -13,13 +13,16 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use guardian_models::photo::{decode_upright, DecodeError, DecodeLimits, PhotoFormat};
+use guardian_models::photo::{
+    decode_upright, jpeg_damage, DecodeError, DecodeLimits, DecodedPhoto, PhotoFormat,
+};
 use guardian_models::FaceDetector;
 use guardian_protocol::{FaceRect, HubSealingPublic, PhotoDetails, MAX_ORIGINAL_BYTES};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, instrument, warn};
 use uuid::Uuid;
 
+use crate::camera::supervisor::Still;
 use crate::cover::{self, CoverBox, CoverError};
 use crate::events::{self, Event};
 use crate::outbox::{NewPhoto, Outbox, OutboxError};
@@ -205,9 +208,21 @@ impl Capturer {
     /// Unlike a file, a still is never skipped as seen before: two presses
     /// are two photos even if the picture did not change. Only an outbox
     /// failure is an error.
+    ///
+    /// The camera supervisor already decoded the still, so its pixels are used
+    /// as they are (a camera frame carries no EXIF orientation); only the
+    /// JPEG's damage check runs again, since a frame can decode with zeroed
+    /// blocks in it.
     #[instrument(skip_all)]
-    pub fn capture_still(&mut self, jpeg: &[u8]) -> Result<StillOutcome, OutboxError> {
-        let (sealed, preview) = match self.seal_photo(jpeg) {
+    pub fn capture_still(&mut self, still: Still) -> Result<StillOutcome, OutboxError> {
+        let jpeg = still.jpeg;
+        let photo = DecodedPhoto {
+            image: still.image,
+            damaged: jpeg_damage(&jpeg).is_some(),
+            orientation: 1,
+            format: PhotoFormat::Jpeg,
+        };
+        let (sealed, preview) = match self.seal_decoded(&photo, &jpeg) {
             Ok(sealed) => sealed,
             Err(error) => return Ok(StillOutcome::Failed(error)),
         };
@@ -218,7 +233,7 @@ impl Capturer {
             envelope_sha256: sealed.sha256,
             source: CAMERA_SOURCE,
             captured_at: sealed.captured_at,
-            content_sha256: content_sha256(jpeg),
+            content_sha256: content_sha256(&jpeg),
         })?;
         Ok(StillOutcome::Captured {
             photo_id: sealed.photo_id,
@@ -239,6 +254,16 @@ impl Capturer {
         let limits = self.limits;
         let photo = without_panic(|| decode_upright(original, &limits))
             .ok_or(CaptureError::Crashed { stage: "decoder" })??;
+        self.seal_decoded(&photo, original)
+    }
+
+    /// Finds faces in a decoded photo, covers them in a preview and seals it
+    /// all with the original file.
+    fn seal_decoded(
+        &mut self,
+        photo: &DecodedPhoto,
+        original: &[u8],
+    ) -> Result<(SealedEnvelope, CoveredPreview), CaptureError> {
         let (width, height) = photo.image.dimensions();
 
         // A failed detector has not checked the photo, so the preview is

@@ -264,7 +264,7 @@ impl<C: Camera> Kiosk<C> {
             }
         };
 
-        match self.capturer.capture_still(&still.jpeg) {
+        match self.capturer.capture_still(still) {
             Ok(StillOutcome::Captured { photo_id, preview }) => {
                 // Committed: only now is the teacher told.
                 events::emit(&Event::Captured {

@@ -101,7 +101,6 @@ pub async fn run(
         status_topic: topics::status(device_id),
         replies_topic: topics::replies(device_id),
         notices_topic: topics::notices(device_id),
-        revoked: false,
         connected: false,
         in_flight: HashMap::new(),
         summary: SyncSummary::default(),
@@ -119,8 +118,6 @@ struct Worker {
     replies_topic: String,
     notices_topic: String,
     connected: bool,
-    /// The hub revoked this device: nothing more is published.
-    revoked: bool,
     /// When each photo was last published in the current session.
     in_flight: HashMap<Uuid, Instant>,
     summary: SyncSummary,
@@ -133,11 +130,11 @@ impl Worker {
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut capture_done = false;
-        self.revoked = self
+        let revoked = self
             .with_outbox(|outbox| outbox.revoked_at())
             .await??
             .is_some();
-        self.settings.health.lock().revoked = self.revoked;
+        self.settings.health.lock().revoked = revoked;
 
         loop {
             tokio::select! {
@@ -213,7 +210,7 @@ impl Worker {
     async fn send_heartbeat(&mut self) -> Result<(), SyncError> {
         // A revoked device has nothing more to say: every message would only
         // earn another "revoked" notice and audit entry.
-        if !self.connected || self.revoked {
+        if !self.connected || self.is_revoked() {
             return Ok(());
         }
 
@@ -259,7 +256,6 @@ impl Worker {
             Ok(Applied::StalePins) => debug!("PIN set no newer than the one held; ignored"),
             Ok(Applied::Revoked { at }) => {
                 warn!(revoked_at = %at, "the hub revoked this device; it sends nothing more");
-                self.revoked = true;
                 self.settings.health.lock().revoked = true;
                 events::emit(&Event::Revoked);
             }
@@ -272,7 +268,7 @@ impl Worker {
     /// Publishes the oldest waiting photos that were never published in this
     /// session or have waited [`RESEND_AFTER`] for a reply, up to [`MAX_IN_FLIGHT`].
     async fn publish_due(&mut self) -> Result<(), SyncError> {
-        if !self.connected || self.revoked {
+        if !self.connected || self.is_revoked() {
             return Ok(());
         }
 
@@ -391,6 +387,11 @@ impl Worker {
             )
         })
         .await
+    }
+
+    /// Whether the hub revoked this device: then nothing more is published.
+    fn is_revoked(&self) -> bool {
+        self.settings.health.lock().revoked
     }
 
     /// Runs `f` on the outbox on a blocking thread.

@@ -242,7 +242,7 @@ const ZEROED_RUN: usize = 32;
 /// no end-of-image marker (the file was cut short), or a zeroed run in scan data where
 /// such a run cannot be image content. Bytes after the end-of-image marker, such as zero
 /// padding some cameras write, are fine.
-fn jpeg_damage(bytes: &[u8]) -> Option<&'static str> {
+pub fn jpeg_damage(bytes: &[u8]) -> Option<&'static str> {
     const TRUNCATED: &str = "no end-of-image marker, the file was cut short";
     const ZEROED: &str = "a run of zero bytes in the image data";
     const BAD_LENGTH: &str = "a segment with an impossible length";
