@@ -43,7 +43,7 @@ use super::consents::consent_state;
 use super::error::ApiError;
 use super::photos::{parse_id, render_for, rfc3339, viewer_mark, visible_photo};
 use super::session::GuardianSession;
-use super::{blocking, record, AppState};
+use super::{blocking, record, render_slot, AppState};
 use crate::accounts::Parent;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::children::{self, Child};
@@ -360,10 +360,7 @@ impl ArchiveWriter {
             }
             // One rendering slot per photo, so a slow download does not hold
             // one while it waits for the network.
-            let permit = self
-                .runtime
-                .block_on(self.renders.clone().acquire_owned())
-                .map_err(ApiError::internal)?;
+            let permit = self.runtime.block_on(render_slot(&self.renders))?;
             let rendered = render_for(
                 &self.hub,
                 &self.parent,

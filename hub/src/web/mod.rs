@@ -118,11 +118,7 @@ impl AppState {
 
     /// Waits for one of the [`MAX_CONCURRENT_RENDERS`] rendering slots.
     pub(crate) async fn render_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.renders
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(ApiError::internal)
+        render_slot(&self.renders).await
     }
 
     /// Replaces the source of one-time codes. For tests that need a known
@@ -135,6 +131,17 @@ impl AppState {
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
+}
+
+/// Waits for a slot of a rendering semaphore (see [`MAX_CONCURRENT_RENDERS`]).
+pub(crate) async fn render_slot(
+    renders: &Arc<Semaphore>,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    renders
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// The whole web application.

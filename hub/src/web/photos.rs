@@ -128,17 +128,17 @@ pub async fn preview(
     })
     .await?;
 
-    Ok(jpeg_response(jpeg, "private, no-store"))
+    Ok(jpeg_response(jpeg))
 }
 
 /// A JPEG answer that no shared cache keeps.
-pub fn jpeg_response(jpeg: Vec<u8>, cache_control: &'static str) -> Response {
+pub fn jpeg_response(jpeg: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
+                HeaderValue::from_static("private, no-store"),
             ),
         ],
         jpeg,

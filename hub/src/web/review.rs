@@ -193,7 +193,7 @@ pub async fn image(
     })
     .await?;
 
-    Ok(jpeg_response(jpeg, "private, no-store"))
+    Ok(jpeg_response(jpeg))
 }
 
 /// `POST /api/photos/{id}/faces/{n}/name {"child_id"}`: says which child a
