@@ -214,7 +214,7 @@ pub async fn name_face(
 
     let hub = state.hub.clone();
     let named = blocking(move || {
-        reviewable(&hub, teacher_id, photo_id)?;
+        check_classroom(&hub, teacher_id, photo_id)?;
         let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
         let review = review::name_face(&hub, photo_id, n, body.child_id, by)?;
         review_photo(&hub, review)
@@ -248,7 +248,7 @@ pub async fn add_face(
     };
     let hub = state.hub.clone();
     let (n, photo) = blocking(move || {
-        reviewable(&hub, teacher_id, photo_id)?;
+        check_classroom(&hub, teacher_id, photo_id)?;
         let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
         let (n, review) = review::add_face(&hub, photo_id, rect, by)?;
         Ok((n, review_photo(&hub, review)?))
@@ -276,7 +276,7 @@ pub async fn release(
 
     let hub = state.hub.clone();
     let released = blocking(move || {
-        reviewable(&hub, teacher_id, photo_id)?;
+        check_classroom(&hub, teacher_id, photo_id)?;
         let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
         let review = review::release(&hub, photo_id, body.no_faces, by)?;
         review_photo(&hub, review)
@@ -295,14 +295,23 @@ fn teacher(session: &CurrentSession) -> Result<Uuid, ApiError> {
 
 /// The photo's review, if the photo is in one of this teacher's classrooms;
 /// 404 otherwise.
+/// The classroom is checked before the review is built: building it may
+/// open the sealed photo, which nobody outside the classroom may cause.
 fn reviewable(hub: &Hub, teacher_id: Uuid, photo_id: Uuid) -> Result<Review, ApiError> {
+    check_classroom(hub, teacher_id, photo_id)?;
+    review::get(hub, photo_id)?.ok_or(ApiError::NotFound)
+}
+
+/// 404 unless the photo is in one of this teacher's classrooms. The edit
+/// routes need no more: the change itself reads the review.
+fn check_classroom(hub: &Hub, teacher_id: Uuid, photo_id: Uuid) -> Result<(), ApiError> {
     let Some(photo) = hub.store.get(photo_id)? else {
         return Err(ApiError::NotFound);
     };
     if !hub.accounts.teaches(teacher_id, photo.classroom_id)? {
         return Err(ApiError::NotFound);
     }
-    review::get(hub, photo_id)?.ok_or(ApiError::NotFound)
+    Ok(())
 }
 
 fn review_photo(hub: &Hub, review: Review) -> Result<ReviewPhoto, ApiError> {
