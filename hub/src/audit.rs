@@ -178,15 +178,32 @@ impl std::fmt::Display for Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Acting {
     pub actor: Actor,
-    pub ip: Option<IpAddr>,
+    pub ip: Option<RequestAddress>,
 }
 
 impl Acting {
     /// An account acting through a web request from `ip`.
-    pub fn web(actor: Actor, ip: IpAddr) -> Self {
+    pub fn web(actor: Actor, ip: impl Into<RequestAddress>) -> Self {
         Self {
             actor,
-            ip: Some(ip),
+            ip: Some(ip.into()),
+        }
+    }
+}
+
+/// Where a web request came from: the address taken to be the client's, and
+/// the trusted proxy that forwarded it when it did not reach the hub directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestAddress {
+    pub client: IpAddr,
+    pub forwarded_by: Option<IpAddr>,
+}
+
+impl From<IpAddr> for RequestAddress {
+    fn from(client: IpAddr) -> Self {
+        Self {
+            client,
+            forwarded_by: None,
         }
     }
 }
@@ -204,7 +221,9 @@ pub struct AuditEvent {
     pub actor: Actor,
     /// The id of what it happened to (a photo, a request, a device…).
     pub subject: Option<String>,
-    pub ip: Option<IpAddr>,
+    /// The client's address; with a proxy's, it is also written into the
+    /// detail as `peer_ip`, so the entry keeps both.
+    pub ip: Option<RequestAddress>,
     /// Further facts, as JSON. Ids and reasons only; never names or secrets.
     pub detail: serde_json::Value,
 }
@@ -233,8 +252,8 @@ impl AuditEvent {
         self
     }
 
-    pub fn ip(mut self, ip: IpAddr) -> Self {
-        self.ip = Some(ip);
+    pub fn ip(mut self, ip: impl Into<RequestAddress>) -> Self {
+        self.ip = Some(ip.into());
         self
     }
 
@@ -326,8 +345,8 @@ impl AuditLog {
             kind: event.kind.as_str().to_owned(),
             actor: event.actor.to_string(),
             subject: event.subject.clone(),
-            ip: event.ip.map(|ip| ip.to_string()),
-            detail: event.detail.to_string(),
+            ip: event.ip.map(|ip| ip.client.to_string()),
+            detail: detail_with_peer(event).to_string(),
         };
         let mac = self.mac(&previous_mac, &entry);
 
@@ -527,6 +546,21 @@ impl AuditLog {
             }
         }
         mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The event's detail, with the forwarding proxy's address added as
+/// `peer_ip` when the request came through one (and the caller did not name
+/// the peer itself).
+fn detail_with_peer(event: &AuditEvent) -> std::borrow::Cow<'_, serde_json::Value> {
+    let proxy = event.ip.and_then(|ip| ip.forwarded_by);
+    match (proxy, &event.detail) {
+        (Some(proxy), serde_json::Value::Object(fields)) if !fields.contains_key("peer_ip") => {
+            let mut fields = fields.clone();
+            fields.insert("peer_ip".to_owned(), proxy.to_string().into());
+            std::borrow::Cow::Owned(serde_json::Value::Object(fields))
+        }
+        _ => std::borrow::Cow::Borrowed(&event.detail),
     }
 }
 

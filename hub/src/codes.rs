@@ -15,7 +15,6 @@
 //! download claimed) happen in one `BEGIN IMMEDIATE` transaction under the
 //! database mutex, so two requests racing with the same code cannot both win.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,7 +29,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::audit::{Actor, AuditError, AuditEvent, AuditKind};
+use crate::audit::{Actor, AuditError, AuditEvent, AuditKind, RequestAddress};
 use crate::db::to_millis;
 use crate::keys::HubKeys;
 use crate::store::sqlite_uuid;
@@ -200,7 +199,7 @@ pub struct Requester {
     pub parent_id: Uuid,
     /// The HMAC of the session id (as stored in `sessions.id_hash`).
     pub session_hash: [u8; 32],
-    pub ip: IpAddr,
+    pub ip: RequestAddress,
 }
 
 /// A request just made: its id and the code to send.

@@ -1,5 +1,7 @@
 //! The client's address is the socket peer; headers a client writes itself
-//! never reach a watermark or the audit (case C12, direct half).
+//! never reach a watermark or the audit (case C12, direct half). Behind a
+//! trusted proxy, the rightmost forwarded address that is not a trusted proxy
+//! is the client's, and the audit keeps the proxy's too (C12, proxy half).
 
 mod web_support;
 
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
+use guardian_hub::audit::Verdict;
 use guardian_hub::sms::FileSmsOutbox;
 use guardian_hub::web::{serve_until, AppState};
 use serde_json::json;
@@ -108,6 +111,118 @@ async fn forwarding_headers_never_reach_the_watermark_or_the_audit_c12() {
             "{kind}"
         );
     }
+}
+
+const PROXY: &str = "192.0.2.10";
+
+/// A request the school's proxy at 192.0.2.10 forwards for 198.51.100.20,
+/// whose browser had claimed to be 203.0.113.7.
+fn via_proxy(mut request: Request<Body>) -> Request<Body> {
+    let headers = request.headers_mut();
+    headers.insert(
+        "x-forwarded-for",
+        format!("{SPOOFED}, 198.51.100.20").parse().unwrap(),
+    );
+    headers.insert("x-junk", "j".repeat(10 * 1024).parse().unwrap());
+    let peer: SocketAddr = format!("{PROXY}:443").parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_named_c12() {
+    let s = two_classrooms(TestHub::behind_proxies(&format!("{PROXY}, 10.0.0.0/8")));
+
+    let login =
+        s.t.send(via_proxy(post_json(
+            "/api/login",
+            None,
+            &json!({ "login": s.ana.phone, "password": PASSWORD }),
+        )))
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+    let cookie = login.session_cookie().unwrap();
+    let set_cookie = login.headers["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+
+    let asked =
+        s.t.send(via_proxy(post_json(
+            &format!("/api/photos/{}/original", s.photo_a),
+            Some(&cookie),
+            &json!({}),
+        )))
+        .await;
+    let request = asked.json()["request_id"].as_str().unwrap().to_owned();
+    let verified =
+        s.t.send(via_proxy(post_json(
+            &format!("/api/original-requests/{request}/verify"),
+            Some(&cookie),
+            &json!({ "code": s.t.last_code() }),
+        )))
+        .await;
+    let download = verified.json()["download"].as_str().unwrap().to_owned();
+    let answer = s.t.send(via_proxy(get(&download, Some(&cookie)))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+
+    // The delivered file names the client behind the proxy, never the
+    // address the browser claimed nor the proxy.
+    let jpeg = answer.body;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::Cursor::new(&jpeg))
+        .unwrap();
+    let description = exif
+        .get_field(exif::Tag::ImageDescription, exif::In::PRIMARY)
+        .unwrap()
+        .display_value()
+        .to_string();
+    assert!(description.contains("198.51.100.20"), "{description}");
+    for absent in [SPOOFED, PROXY] {
+        assert!(
+            !jpeg.windows(absent.len()).any(|w| w == absent.as_bytes()),
+            "{absent} is in the delivered file"
+        );
+    }
+
+    // Every web entry names the client, and keeps the proxy as the peer.
+    for kind in [
+        "login_succeeded",
+        "original_requested",
+        "code_sent",
+        "code_verified",
+        "original_delivered",
+    ] {
+        let rows = s.t.audit_of(kind);
+        assert_eq!(rows.len(), 1, "{kind}");
+        assert_eq!(rows[0].ip.as_deref(), Some("198.51.100.20"), "{kind}");
+        let detail: serde_json::Value = serde_json::from_str(&rows[0].detail).unwrap();
+        assert_eq!(detail["peer_ip"], PROXY, "{kind}: {detail}");
+    }
+    for row in s.t.audit_rows() {
+        assert!(!row.flat().contains(SPOOFED), "{row:?}");
+    }
+    let verdict = s.t.hub.audit.verify(&s.t.hub.db.lock()).unwrap();
+    assert!(matches!(verdict, Verdict::Intact { .. }), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn with_trusted_proxies_a_direct_client_is_still_its_peer_c12() {
+    let t = TestHub::behind_proxies(PROXY);
+
+    // Straight from a laptop that writes its own forwarding header.
+    let answer = t.send(spoofed(get("/get_client_ip", None))).await;
+    assert_eq!(answer.json(), json!({ "ip": "127.0.0.5" }));
+
+    // Through the proxy, with junk where the address should be.
+    let mut junk = get("/get_client_ip", None);
+    junk.headers_mut()
+        .insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+    let peer: SocketAddr = format!("{PROXY}:443").parse().unwrap();
+    junk.extensions_mut().insert(ConnectInfo(peer));
+    assert_eq!(t.send(junk).await.json(), json!({ "ip": PROXY }));
+
+    // Through the proxy, as it should be.
+    let answer = t.send(via_proxy(get("/get_client_ip", None))).await;
+    assert_eq!(answer.json(), json!({ "ip": "198.51.100.20" }));
 }
 
 #[tokio::test]

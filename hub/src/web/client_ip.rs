@@ -1,32 +1,151 @@
 //! Which address a request came from: the one printed on a delivered original
 //! and kept in the audit log.
 //!
-//! The hub is reached directly, so the address is the socket peer. Headers a
-//! client writes itself (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) are
-//! ignored: anyone could put any address there (case C12). Taking the address
-//! from a trusted reverse proxy needs a configured list of proxies and is not
-//! supported yet.
+//! By default the address is the socket peer, and headers a client writes
+//! itself (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) are ignored: anyone
+//! could put any address there. When the hub sits behind reverse proxies the
+//! school lists (`serve --trusted-proxy`), a request from one of them is taken
+//! to come from the rightmost `X-Forwarded-For` entry that is not itself a
+//! trusted proxy: everything left of it was written by the client, or by
+//! proxies nobody vouches for. The `Forwarded` header (RFC 7239) is not read.
 
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::Json;
+use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use crate::audit::RequestAddress;
+
+/// Forwarded entries looked at, right to left. A longer chain of trusted
+/// proxies is not a school network, and a client cannot make the hub parse a
+/// 10 KB header entry by entry.
+const MAX_FORWARDING_HOPS: usize = 16;
 
 /// The addresses of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp {
     /// The TCP peer.
     pub peer: IpAddr,
-    /// The address taken to be the client's. Today always the peer; behind a
-    /// trusted proxy it would be the rightmost untrusted forwarded address.
+    /// The address taken to be the client's: the peer, or behind trusted
+    /// proxies the rightmost forwarded address that is not one of them.
     pub chosen: IpAddr,
 }
 
+impl From<ClientIp> for RequestAddress {
+    fn from(ip: ClientIp) -> Self {
+        Self {
+            client: ip.chosen,
+            forwarded_by: (ip.peer != ip.chosen).then_some(ip.peer),
+        }
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` the hub believes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+/// A `--trusted-proxy` value that is neither an address nor a network.
+#[derive(Debug, thiserror::Error)]
+#[error("trusted proxy {0:?} is not an IP address or a network such as 192.0.2.10 or 10.0.0.0/24")]
+pub struct BadTrustedProxy(String);
+
+impl FromStr for TrustedProxies {
+    type Err = BadTrustedProxy;
+
+    /// Reads a comma-separated list of addresses and networks.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut networks = Vec::new();
+        for item in text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let network = match item.parse::<IpNet>() {
+                Ok(network) => network,
+                Err(_) => item
+                    .parse::<IpAddr>()
+                    .map(|ip| IpNet::from(ip.to_canonical()))
+                    .map_err(|_| BadTrustedProxy(item.to_owned()))?,
+            };
+            networks.push(network);
+        }
+        Ok(Self(networks))
+    }
+}
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<IpNet>) -> Self {
+        Self(networks)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|network| network.contains(&ip))
+    }
+
+    /// The client's address for a request from `peer` with these headers.
+    pub fn client_of(&self, peer: IpAddr, headers: &HeaderMap) -> ClientIp {
+        let peer = peer.to_canonical();
+        let mut chosen = peer;
+        if !self.contains(peer) {
+            return ClientIp { peer, chosen };
+        }
+
+        // Proxies append, so the entries nearest the hub are at the end of
+        // the last header.
+        let entries = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .rev()
+            .flat_map(|value| {
+                let text = value.to_str().ok();
+                let entries = text.into_iter().flat_map(|text| text.rsplit(','));
+                // A value that is not text counts as one junk entry.
+                entries.map(Some).chain(text.is_none().then_some(None))
+            })
+            .take(MAX_FORWARDING_HOPS);
+        for entry in entries {
+            let Some(ip) = entry.and_then(forwarded_address) else {
+                // Junk no trusted proxy writes: what lies left of it is the
+                // client's own say, so the last trusted hop is the answer.
+                tracing::warn!(%peer, "ignoring an X-Forwarded-For entry that is not an address");
+                break;
+            };
+            chosen = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        ClientIp { peer, chosen }
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port
+/// (`203.0.113.7:4711`, `[2001:db8::1]:4711`) as some proxies write it.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    entry
+        .parse::<SocketAddr>()
+        .ok()
+        .map(|address| address.ip().to_canonical())
+}
+
 impl ClientIp {
+    /// The peer's address as the client's, for a request that came straight
+    /// to the hub.
     pub fn from_peer(peer: SocketAddr) -> Self {
         // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
         let ip = peer.ip().to_canonical();
@@ -37,18 +156,22 @@ impl ClientIp {
     }
 
     /// Finds the peer in a request's extensions, where
-    /// `into_make_service_with_connect_info` puts it.
+    /// `into_make_service_with_connect_info` puts it, and the trusted
+    /// proxies, where the router's layer puts them.
     pub fn from_parts(parts: &Parts) -> Result<Self, ApiError> {
-        parts
+        let ConnectInfo(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| Self::from_peer(*peer))
             .ok_or_else(|| {
                 ApiError::internal(
                     "the request carries no peer address; serve the router with \
                      into_make_service_with_connect_info::<SocketAddr>()",
                 )
-            })
+            })?;
+        Ok(match parts.extensions.get::<Arc<TrustedProxies>>() {
+            Some(proxies) => proxies.client_of(peer.ip(), &parts.headers),
+            None => Self::from_peer(*peer),
+        })
     }
 }
 
@@ -64,4 +187,90 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// can check what a watermark will name. Needs no session.
 pub async fn get_client_ip(ip: ClientIp) -> Json<Value> {
     Json(json!({ "ip": ip.chosen.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client() {
+        let none = TrustedProxies::default();
+        let got = none.client_of(ip("192.0.2.10"), &headers(&["203.0.113.7"]));
+        assert_eq!(got.chosen, ip("192.0.2.10"));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_entry_is_the_client() {
+        let proxies: TrustedProxies = "192.0.2.10, 10.0.0.0/8".parse().unwrap();
+        let chain = headers(&["203.0.113.7, 198.51.100.20"]);
+        let got = proxies.client_of(ip("192.0.2.10"), &chain);
+        assert_eq!(got.peer, ip("192.0.2.10"));
+        assert_eq!(got.chosen, ip("198.51.100.20"));
+
+        // A second trusted proxy inside the school is skipped, across headers.
+        let chain = headers(&["203.0.113.7, 198.51.100.20", "10.1.2.3"]);
+        assert_eq!(
+            proxies.client_of(ip("192.0.2.10"), &chain).chosen,
+            ip("198.51.100.20")
+        );
+
+        // An untrusted peer's header is the client's own say.
+        assert_eq!(
+            proxies.client_of(ip("198.51.100.99"), &chain).chosen,
+            ip("198.51.100.99")
+        );
+    }
+
+    #[test]
+    fn junk_stops_the_walk_at_the_last_trusted_hop() {
+        let proxies: TrustedProxies = "192.0.2.10,10.0.0.0/8".parse().unwrap();
+        for junk in ["not-an-ip", "", "unknown", &"9".repeat(10 * 1024)] {
+            let got = proxies.client_of(ip("192.0.2.10"), &headers(&[junk]));
+            assert_eq!(got.chosen, ip("192.0.2.10"), "{junk:.20}");
+        }
+        let got = proxies.client_of(ip("192.0.2.10"), &headers(&["junk, 10.0.0.7"]));
+        assert_eq!(got.chosen, ip("10.0.0.7"));
+        let got = proxies.client_of(ip("192.0.2.10"), &headers(&["1.2.3.4, junk, 10.0.0.7"]));
+        assert_eq!(got.chosen, ip("10.0.0.7"));
+    }
+
+    #[test]
+    fn ports_and_mapped_addresses_are_understood() {
+        let proxies: TrustedProxies = "192.0.2.10".parse().unwrap();
+        let got = proxies.client_of(ip("::ffff:192.0.2.10"), &headers(&["198.51.100.20:4711"]));
+        assert_eq!(got.peer, ip("192.0.2.10"));
+        assert_eq!(got.chosen, ip("198.51.100.20"));
+        let got = proxies.client_of(ip("192.0.2.10"), &headers(&["[2001:db8::1]:80"]));
+        assert_eq!(got.chosen, ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn a_long_chain_of_trusted_entries_is_cut_short() {
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let chain = vec!["10.0.0.1"; 100].join(",");
+        let chain = format!("198.51.100.20,{chain}");
+        let got = proxies.client_of(ip("10.9.9.9"), &headers(&[&chain]));
+        assert_eq!(got.chosen, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn bad_proxy_settings_are_refused() {
+        for bad in ["hub.local", "10.0.0.0/33", "192.0.2.300"] {
+            assert!(bad.parse::<TrustedProxies>().is_err(), "{bad}");
+        }
+        assert!("".parse::<TrustedProxies>().unwrap().is_empty());
+    }
 }

@@ -103,7 +103,7 @@ pub async fn list(
                 AuditKind::ChildrenListed,
                 Actor::account(account.role, account.id),
             )
-            .ip(ip.chosen)
+            .ip(ip)
             .detail(json!({ "count": listed.len() })),
         )?;
         Ok(listed)
@@ -173,7 +173,7 @@ pub async fn change(
             child_id,
             purpose,
             body.granted,
-            Acting::web(actor, ip.chosen),
+            Acting::web(actor, ip),
         )?;
         consent_state(&hub, child_id)
     })

@@ -182,7 +182,7 @@ fn gather(hub: &Hub, parent: &Parent, child_id: Uuid, ip: ClientIp) -> Result<Co
         hub,
         AuditEvent::new(AuditKind::ExportStarted, Actor::Parent(parent.id))
             .subject(child_id)
-            .ip(ip.chosen)
+            .ip(ip)
             .detail(json!({ "access_id": mark.access_id, "photos": photos })),
     )?;
 

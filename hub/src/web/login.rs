@@ -44,7 +44,7 @@ pub async fn login(
             record_blocking(
                 &hub,
                 AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous)
-                    .ip(ip.chosen)
+                    .ip(ip)
                     .detail(json!({ "reason": format!("{refusal:?}") })),
             )
             .await?;
@@ -61,7 +61,7 @@ pub async fn login(
         let Some(account) = account else {
             record(
                 &hub,
-                AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous).ip(ip.chosen),
+                AuditEvent::new(AuditKind::LoginFailed, Actor::Anonymous).ip(ip),
             )?;
             return Ok(None);
         };
@@ -77,7 +77,7 @@ pub async fn login(
                 AuditKind::LoginSucceeded,
                 Actor::account(account.role, account.id),
             )
-            .ip(ip.chosen)
+            .ip(ip)
             .detail(json!({ "replaced_session": replaced })),
         )?;
         Ok(Some((account, id)))
@@ -98,7 +98,7 @@ pub async fn login(
         Json(json!({ "name": account.name, "role": account.role.as_str() })).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, id.set_cookie());
+        .insert(header::SET_COOKIE, id.set_cookie(state.https));
     Ok(response)
 }
 
@@ -121,10 +121,7 @@ pub async fn logout(
                     Some(account) => Actor::account(account.role, account.id),
                     None => Actor::Anonymous,
                 };
-                record(
-                    &hub,
-                    AuditEvent::new(AuditKind::Logout, actor).ip(ip.chosen),
-                )?;
+                record(&hub, AuditEvent::new(AuditKind::Logout, actor).ip(ip))?;
             }
             Ok(())
         })

@@ -84,7 +84,7 @@ async fn refuse(
             "origin": origin,
         }));
         if let Some(ip) = ip {
-            event = event.ip(ip.chosen);
+            event = event.ip(ip);
         }
         record(&hub, event)
     })

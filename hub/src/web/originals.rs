@@ -146,7 +146,7 @@ pub async fn download(
                 &hub,
                 AuditEvent::new(AuditKind::OriginalDelivered, Actor::Parent(who.parent_id))
                     .subject(claimed.photo_id)
-                    .ip(ip.chosen)
+                    .ip(ip)
                     .detail(json!({
                         "access_id": mark.access_id,
                         "photo_id": claimed.photo_id,
@@ -169,7 +169,7 @@ pub async fn download(
                 &hub,
                 AuditEvent::new(AuditKind::DownloadRefused, Actor::Parent(who.parent_id))
                     .subject(claimed.request_id)
-                    .ip(ip.chosen)
+                    .ip(ip)
                     .detail(json!({ "refused": error.code() })),
             )?;
         }
@@ -213,7 +213,7 @@ fn requester(session: &GuardianSession, ip: ClientIp) -> Requester {
     Requester {
         parent_id: session.parent.id,
         session_hash: session.id_hash,
-        ip: ip.chosen,
+        ip: ip.into(),
     }
 }
 

@@ -97,7 +97,7 @@ async fn admin_main(state: &AppState, account: &Account, ip: ClientIp) -> Result
         record(
             &hub,
             AuditEvent::new(AuditKind::ChildrenListed, Actor::Admin(admin_id))
-                .ip(ip.chosen)
+                .ip(ip)
                 .detail(json!({ "count": kids.len(), "via": "page" })),
         )?;
         Ok((kids, devices))

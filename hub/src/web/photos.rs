@@ -117,7 +117,7 @@ pub async fn preview(
             &hub,
             AuditEvent::new(AuditKind::PreviewViewed, Actor::Parent(session.parent.id))
                 .subject(photo_id)
-                .ip(ip.chosen)
+                .ip(ip)
                 .detail(json!({
                     "access_id": mark.access_id,
                     "uncovered": photo.viewing.faces.iter().filter(|face| face.uncovered).count(),
@@ -164,7 +164,7 @@ pub fn list_for(
     record(
         hub,
         AuditEvent::new(AuditKind::PhotosListed, Actor::Parent(parent.id))
-            .ip(ip.chosen)
+            .ip(ip)
             .detail(json!({ "count": photos.len(), "via": via })),
     )?;
     Ok(photos)

@@ -130,7 +130,7 @@ pub async fn list(
         record(
             &hub,
             AuditEvent::new(AuditKind::ReviewListed, Actor::Teacher(teacher_id))
-                .ip(ip.chosen)
+                .ip(ip)
                 .detail(json!({ "count": listed.len() })),
         )?;
         Ok(listed)
@@ -186,7 +186,7 @@ pub async fn image(
             &hub,
             AuditEvent::new(AuditKind::ReviewViewed, Actor::Teacher(teacher_id))
                 .subject(photo_id)
-                .ip(ip.chosen)
+                .ip(ip)
                 .detail(json!({ "access_id": mark.access_id })),
         )?;
         Ok(jpeg)
@@ -215,7 +215,7 @@ pub async fn name_face(
     let hub = state.hub.clone();
     let named = blocking(move || {
         check_classroom(&hub, teacher_id, photo_id)?;
-        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let by = Acting::web(Actor::Teacher(teacher_id), ip);
         let review = review::name_face(&hub, photo_id, n, body.child_id, by)?;
         review_photo(&hub, review)
     })
@@ -249,7 +249,7 @@ pub async fn add_face(
     let hub = state.hub.clone();
     let (n, photo) = blocking(move || {
         check_classroom(&hub, teacher_id, photo_id)?;
-        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let by = Acting::web(Actor::Teacher(teacher_id), ip);
         let (n, review) = review::add_face(&hub, photo_id, rect, by)?;
         Ok((n, review_photo(&hub, review)?))
     })
@@ -277,7 +277,7 @@ pub async fn release(
     let hub = state.hub.clone();
     let released = blocking(move || {
         check_classroom(&hub, teacher_id, photo_id)?;
-        let by = Acting::web(Actor::Teacher(teacher_id), ip.chosen);
+        let by = Acting::web(Actor::Teacher(teacher_id), ip);
         let review = review::release(&hub, photo_id, body.no_faces, by)?;
         review_photo(&hub, review)
     })

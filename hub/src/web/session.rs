@@ -49,13 +49,14 @@ impl SessionId {
     }
 
     /// The `Set-Cookie` header that hands this id to the browser.
-    pub fn set_cookie(&self) -> HeaderValue {
-        // Secure is added once the hub serves TLS; over plain HTTP a browser
-        // would refuse to send the cookie back.
+    /// `Secure` only when browsers reach the hub over HTTPS: over plain HTTP
+    /// a browser would never send the cookie back.
+    pub fn set_cookie(&self, https: bool) -> HeaderValue {
         let cookie = format!(
-            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
             self.0.as_str(),
-            SESSION_LIFETIME.num_seconds()
+            SESSION_LIFETIME.num_seconds(),
+            if https { "; Secure" } else { "" }
         );
         // Base64url and the fixed attributes are all visible ASCII.
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
@@ -283,11 +284,15 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_and_same_site_strict() {
         let id = SessionId::generate();
-        let cookie = id.set_cookie();
+        let cookie = id.set_cookie(false);
         let cookie = cookie.to_str().expect("ascii");
         assert!(cookie.contains("HttpOnly"));
         assert!(cookie.contains("SameSite=Strict"));
         assert!(cookie.contains("Path=/"));
+        assert!(!cookie.contains("Secure"));
         assert_eq!(format!("{id:?}"), "SessionId(redacted)");
+
+        let over_https = id.set_cookie(true);
+        assert!(over_https.to_str().expect("ascii").ends_with("; Secure"));
     }
 }

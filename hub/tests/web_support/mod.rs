@@ -108,6 +108,17 @@ impl TestHub {
         t
     }
 
+    /// A hub behind these reverse proxies, which serve it over HTTPS.
+    pub fn behind_proxies(proxies: &str) -> Self {
+        let mut t = Self::build(None);
+        let sms = Arc::new(FileSmsOutbox::new(t.dir.path(), t.clock.clone()).unwrap());
+        let state = AppState::new(t.hub.clone(), sms)
+            .with_trusted_proxies(proxies.parse().unwrap())
+            .with_https(true);
+        t.app = router(state);
+        t
+    }
+
     /// Adds a teacher of `classroom` and returns their id.
     pub fn add_teacher(&self, name: &str, phone: &str, classroom: &str) -> Uuid {
         self.hub
