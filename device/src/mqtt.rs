@@ -5,12 +5,20 @@
 //! polling it again reconnects. This module turns that into a stream of
 //! [`LinkEvent`]s, so the sync worker only sees "connected", "disconnected" and
 //! the messages that arrive.
+//!
+//! A provisioning file that pins a CA makes the link MQTT over TLS, checked
+//! against that CA alone (see `guardian_protocol::broker_tls`); there is no
+//! way from there back to plain MQTT.
 
 use std::time::Duration;
 
+use guardian_protocol::broker_tls::{self, BrokerCaError};
 pub use guardian_protocol::{BadBrokerAddress, BrokerAddress};
 use guardian_protocol::{Provisioning, MQTT_PACKET_LIMIT};
-use rumqttc::{AsyncClient, ClientError, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -71,7 +79,10 @@ impl Link {
 /// lets any logged-in device publish on this device's replies topic, and a
 /// packet over the client's limit would drop the connection before the reply
 /// could be checked and ignored. Oversized replies are refused unparsed later.
-pub fn options(provisioning: &Provisioning, broker: &BrokerAddress) -> MqttOptions {
+pub fn options(
+    provisioning: &Provisioning,
+    broker: &BrokerAddress,
+) -> Result<MqttOptions, BrokerCaError> {
     let mut options = MqttOptions::new(
         provisioning.device_id.to_string(),
         broker.host.clone(),
@@ -85,14 +96,18 @@ pub fn options(provisioning: &Provisioning, broker: &BrokerAddress) -> MqttOptio
         .set_clean_session(true)
         .set_keep_alive(KEEP_ALIVE)
         .set_max_packet_size(MQTT_PACKET_LIMIT, MQTT_PACKET_LIMIT);
-    options
+    if let Some(ca) = &provisioning.broker_ca {
+        let tls = broker_tls::pinned_client_config(ca)?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
+    Ok(options)
 }
 
 /// Starts the event loop task. Must be called inside a Tokio runtime.
 pub fn connect(options: MqttOptions, broker: &BrokerAddress) -> Link {
     let (client, event_loop) = AsyncClient::new(options, REQUEST_QUEUE);
     let (events_tx, events) = mpsc::channel(64);
-    let task = tokio::spawn(drive(event_loop, events_tx, broker.to_string()));
+    let task = tokio::spawn(drive(event_loop, events_tx, broker.clone()));
     Link {
         client,
         events,
@@ -102,7 +117,7 @@ pub fn connect(options: MqttOptions, broker: &BrokerAddress) -> Link {
 
 /// Polls the event loop forever, reconnecting with exponential back-off, and
 /// forwards what matters. Ends when the receiving side is dropped.
-async fn drive(mut event_loop: EventLoop, events: mpsc::Sender<LinkEvent>, broker: String) {
+async fn drive(mut event_loop: EventLoop, events: mpsc::Sender<LinkEvent>, broker: BrokerAddress) {
     let mut backoff = MIN_BACKOFF;
     let mut connected = false;
     let mut failures: u32 = 0;
@@ -123,9 +138,25 @@ async fn drive(mut event_loop: EventLoop, events: mpsc::Sender<LinkEvent>, broke
             Ok(_) => None,
             Err(error) => {
                 failures += 1;
-                // Loud once, quiet while the broker stays down.
+                // Loud once, quiet while the broker stays down; a certificate
+                // problem is named in words, since only a person can fix it.
+                let tls_failure = broker_tls::explain_failure(&broker.host, &error).or_else(|| {
+                    matches!(error, ConnectionError::Tls(_)).then(|| {
+                        format!(
+                            "the TLS handshake failed ({error}); is {broker} the broker's TLS \
+                             port, and not its plain MQTT one?"
+                        )
+                    })
+                });
                 if connected || failures == 1 {
-                    warn!(%broker, %error, "broker unreachable; retrying with back-off");
+                    match &tls_failure {
+                        Some(reason) => {
+                            warn!(%broker, %reason, "the broker's TLS was refused; retrying with back-off")
+                        }
+                        None => {
+                            warn!(%broker, %error, "broker unreachable; retrying with back-off")
+                        }
+                    }
                 } else {
                     debug!(%broker, %error, failures, "broker still unreachable");
                 }

@@ -493,6 +493,10 @@ impl Accounts {
                 to_millis(now)
             ],
         )?;
+        tx.execute(
+            "INSERT INTO mosquitto_logins (device_id, password_hash) VALUES (?1, ?2)",
+            params![id.to_string(), crate::mosquitto::password_hash(&password)],
+        )?;
         self.audit.commit_with(
             tx,
             now,

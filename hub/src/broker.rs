@@ -8,17 +8,23 @@
 //!
 //! rumqttd has no per-topic ACLs, so a logged-in device could publish under
 //! another device's topic; the hub therefore trusts only signed messages, and
-//! devices trust only signed replies.
+//! devices trust only signed replies. (An external Mosquitto gets per-device
+//! ACLs from the hub, see `mosquitto`.)
+//!
+//! Besides its plain listener, which the hub itself uses over loopback, the
+//! broker can listen for devices with MQTT over TLS, with a certificate the
+//! hub has checked before the broker starts (see `tls`).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 
 use guardian_protocol::MQTT_PACKET_LIMIT;
-use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::accounts::{Accounts, HUB_MQTT_USERNAME};
+use crate::tls::ServerIdentity;
 
 /// The client id the hub itself uses.
 pub const HUB_CLIENT_ID: &str = "guardian-hub";
@@ -41,10 +47,12 @@ pub enum BrokerError {
 /// on. The hub's own MQTT login succeeding is the sign that it is up.
 pub fn start_embedded(
     listen: SocketAddr,
+    tls: Option<(SocketAddr, &ServerIdentity)>,
     accounts: Accounts,
     hub_password: &str,
-) -> Result<SocketAddr, BrokerError> {
+) -> Result<Listening, BrokerError> {
     let addr = free_address(listen)?;
+    let tls_addr = tls.map(|(listen, _)| free_address(listen)).transpose()?;
     let hub_password = Zeroizing::new(hub_password.to_owned());
 
     let mut connections = ConnectionSettings {
@@ -64,13 +72,32 @@ pub fn start_embedded(
         std::future::ready(allowed)
     });
 
-    let server = ServerSettings {
-        name: "guardian-mqtt".to_owned(),
-        listen: addr,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
+    let mut servers = HashMap::from([(
+        "guardian".to_owned(),
+        ServerSettings {
+            name: "guardian-mqtt".to_owned(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: connections.clone(),
+        },
+    )]);
+    if let (Some(listen), Some((_, identity))) = (tls_addr, tls) {
+        servers.insert(
+            "guardian-tls".to_owned(),
+            ServerSettings {
+                name: "guardian-mqtts".to_owned(),
+                listen,
+                tls: Some(TlsConfig::Rustls {
+                    capath: None,
+                    certpath: identity.cert_path.display().to_string(),
+                    keypath: identity.key_path.display().to_string(),
+                }),
+                next_connection_delay_ms: 1,
+                connections,
+            },
+        );
+    }
     let config = Config {
         id: 0,
         router: RouterConfig {
@@ -82,7 +109,7 @@ pub fn start_embedded(
             max_segment_count: 4,
             ..Default::default()
         },
-        v4: Some(HashMap::from([("guardian".to_owned(), server)])),
+        v4: Some(servers),
         ..Default::default()
     };
 
@@ -95,7 +122,19 @@ pub fn start_embedded(
             }
         })
         .map_err(|error| BrokerError::Start(error.to_string()))?;
-    Ok(addr)
+    Ok(Listening {
+        plain: addr,
+        tls: tls_addr,
+    })
+}
+
+/// Where the embedded broker listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// Plain MQTT, which the hub itself uses.
+    pub plain: SocketAddr,
+    /// MQTT over TLS, for the devices, when configured.
+    pub tls: Option<SocketAddr>,
 }
 
 fn client_may_connect(

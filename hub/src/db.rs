@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bump when the schema changes; `migrate` brings older files forward.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS classrooms (
@@ -102,6 +102,15 @@ CREATE TABLE IF NOT EXISTS teacher_pins (
 );
 
 -- The newest heartbeat of each device: what the admin page shows.
+-- A device's MQTT password in Mosquitto's own hash format (PBKDF2-SHA512),
+-- for the password file the hub writes for an external Mosquitto broker.
+-- Devices registered before version 5 have none and must be provisioned
+-- again to use such a broker.
+CREATE TABLE IF NOT EXISTS mosquitto_logins (
+    device_id      TEXT PRIMARY KEY REFERENCES devices(id),
+    password_hash  TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS device_heartbeats (
     device_id     TEXT PRIMARY KEY REFERENCES devices(id),
     received_at   INTEGER NOT NULL,
@@ -311,7 +320,8 @@ fn migrate_in_transaction(conn: &Connection, path: &Path) -> Result<(), DbError>
         }
         // Version 2 to 3 only adds the review tables: photos stored before
         // the upgrade wait for a teacher's review like new ones. Version 3 to
-        // 4 only adds the PIN and heartbeat tables.
+        // 4 only adds the PIN and heartbeat tables, 4 to 5 the Mosquitto
+        // logins.
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         if found == 1 {
             conn.execute_batch(V1_TO_V2_COPY).map_err(open_error)?;

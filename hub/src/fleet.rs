@@ -295,6 +295,11 @@ pub fn revoke(hub: &Hub, device_id: Uuid, actor: Actor) -> Result<bool, FleetErr
         now,
         &AuditEvent::new(AuditKind::DeviceRevoked, actor).subject(format!("device:{device_id}")),
     )?;
+    drop(conn);
+
+    // Already logged when it fails; the revocation holds either way, since
+    // the hub drops whatever a revoked device still sends.
+    let _ = hub.refresh_mosquitto();
     Ok(true)
 }
 

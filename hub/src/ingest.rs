@@ -17,7 +17,7 @@ use guardian_protocol::{
     envelope_sha256, topics, DeviceMessage, Heartbeat, HubNotice, HubReply, PhotoEnvelope,
     PhotoUpload, SignedMessage, SignedReply, MAX_NOTICE_BYTES, MQTT_PACKET_LIMIT, PREVIEW_MAX_SIDE,
 };
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -58,13 +58,20 @@ pub enum Outcome {
 /// Connects to the broker and handles messages until the task is dropped.
 /// Connection errors are retried with back-off; they never end the hub.
 /// `ready` is told once the hub is subscribed and photos can flow.
-pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::oneshot::Sender<()>) {
+pub async fn run(hub: Arc<Hub>, broker: BrokerLink, ready: tokio::sync::oneshot::Sender<()>) {
     let mut ready = Some(ready);
-    let mut options = MqttOptions::new(HUB_CLIENT_ID, host, port);
+    let mut options = MqttOptions::new(
+        HUB_CLIENT_ID,
+        broker.address.host.clone(),
+        broker.address.port,
+    );
     options.set_credentials(HUB_MQTT_USERNAME, hub.keys.mqtt_password());
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(MQTT_PACKET_LIMIT, MAX_NOTICE_BYTES * 4);
     options.set_clean_session(true);
+    if let Some(tls) = broker.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
 
     let (client, mut events) = AsyncClient::new(options, 64);
     let mut backoff = Duration::from_millis(200);
@@ -116,12 +123,27 @@ pub async fn run(hub: Arc<Hub>, host: String, port: u16, ready: tokio::sync::one
             }
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "mqtt connection problem");
+                match guardian_protocol::broker_tls::explain_failure(&broker.address.host, &error) {
+                    Some(reason) => {
+                        tracing::error!(broker = %broker.address, %reason, retry_in_ms = backoff.as_millis() as u64, "the broker's TLS was refused")
+                    }
+                    None => {
+                        tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "mqtt connection problem")
+                    }
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
+}
+
+/// How the hub reaches its broker: the embedded one over loopback, or an
+/// external one (Mosquitto), over TLS pinned to `tls`'s CA when set.
+#[derive(Clone)]
+pub struct BrokerLink {
+    pub address: guardian_protocol::BrokerAddress,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Checks, stores and answers one message. Pure of the network, so tests can

@@ -6,6 +6,7 @@
 //! hub writes for each device.
 
 mod broker;
+pub mod broker_tls;
 mod codec;
 mod error;
 mod keys;

@@ -31,6 +31,11 @@ pub struct Provisioning {
     device_signing_key: String,
     pub hub_sealing_public: HubSealingPublic,
     pub hub_verifying_key: HubVerifyingKey,
+    /// The CA (PEM) the device trusts for its broker. With one, the device
+    /// speaks only MQTT over TLS; without one, only plain MQTT, which the hub
+    /// writes only for a broker on the device's own machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_ca: Option<String>,
 }
 
 impl Provisioning {
@@ -52,7 +57,14 @@ impl Provisioning {
             device_signing_key: key_bytes_to_base64(&device_key.secret_bytes_for_provisioning()),
             hub_sealing_public: hub.sealing,
             hub_verifying_key: hub.verifying,
+            broker_ca: None,
         }
+    }
+
+    /// Pins the CA the device trusts for its broker (see [`Self::broker_ca`]).
+    pub fn with_broker_ca(mut self, ca_pem: String) -> Self {
+        self.broker_ca = Some(ca_pem);
+        self
     }
 
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
@@ -62,6 +74,12 @@ impl Provisioning {
                 detail: error.to_string(),
             })?;
         provisioning.signing_key()?;
+        if let Some(ca) = &provisioning.broker_ca {
+            crate::broker_tls::parse_ca(ca).map_err(|error| ProtocolError::Malformed {
+                what: "provisioning file",
+                detail: error.to_string(),
+            })?;
+        }
         Ok(provisioning)
     }
 
@@ -87,6 +105,7 @@ impl fmt::Debug for Provisioning {
             .field("classroom", &self.classroom)
             .field("broker", &self.broker)
             .field("mqtt_username", &self.mqtt_username)
+            .field("broker_tls", &self.broker_ca.is_some())
             .finish_non_exhaustive()
     }
 }

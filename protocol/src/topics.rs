@@ -12,6 +12,12 @@ pub const ALL_PHOTOS: &str = "guardian/devices/+/photos";
 /// The topic filter the hub subscribes to for every device's heartbeats.
 pub const ALL_STATUS: &str = "guardian/devices/+/status";
 
+/// Every device's replies topic, for a broker ACL that lets the hub answer.
+pub const ALL_REPLIES: &str = "guardian/devices/+/replies";
+
+/// Every device's notices topic, for a broker ACL that lets the hub notify.
+pub const ALL_NOTICES: &str = "guardian/devices/+/notices";
+
 /// Where a device publishes its signed photos.
 pub fn photos(device_id: Uuid) -> String {
     format!("guardian/devices/{device_id}/photos")

@@ -66,6 +66,12 @@ impl RunningHub {
     /// Starts `serve` on loopback; `mqtt_port` lets a restarted hub come back
     /// on the port its devices know.
     pub fn start(data_dir: &Path, mqtt_port: u16) -> RunningHub {
+        let mqtt = format!("127.0.0.1:{mqtt_port}");
+        Self::start_with(data_dir, &[], &["--mqtt", &mqtt])
+    }
+
+    /// Starts `serve` on loopback with these global and `serve` options.
+    pub fn start_with(data_dir: &Path, global: &[&str], serve: &[&str]) -> RunningHub {
         let log = data_dir.with_extension("serve.log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -75,8 +81,9 @@ impl RunningHub {
         let mut child = Command::new(binary("guardian-hub"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--http", "127.0.0.1:0", "--mqtt"])
-            .arg(format!("127.0.0.1:{mqtt_port}"))
+            .args(global)
+            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(serve)
             .env("RUST_LOG", "info,rumqttd=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -130,12 +137,15 @@ impl Drop for RunningHub {
     }
 }
 
-/// Parses `http=IP:PORT mqtt=IP:PORT`.
+/// Parses `http=IP:PORT mqtt=IP:PORT` (or `https=…`).
 pub fn parse_listening_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let mut http = None;
     let mut mqtt = None;
     for part in line.split_whitespace() {
-        if let Some(value) = part.strip_prefix("http=") {
+        if let Some(value) = part
+            .strip_prefix("http=")
+            .or_else(|| part.strip_prefix("https="))
+        {
             http = value.parse().ok();
         } else if let Some(value) = part.strip_prefix("mqtt=") {
             mqtt = value.parse().ok();
@@ -269,19 +279,30 @@ impl School {
 
     /// Runs the device once over `source` until every capture is answered.
     pub fn run_device(&self, device_dir: &Path, source: &str, timeout_secs: u64) -> DeviceRun {
-        let output = Command::new(binary("guardian-device"))
-            .arg("--provision")
-            .arg(&self.provision)
-            .arg("--data-dir")
-            .arg(device_dir)
-            .args(["run", "--source", source, "--exit-when-synced", "--timeout"])
-            .arg(timeout_secs.to_string())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run guardian-device");
-        DeviceRun::from_output(output)
+        run_device(&self.provision, device_dir, source, timeout_secs)
     }
+}
+
+/// Runs a device with this provisioning file once over `source`, until every
+/// capture is answered or `timeout_secs` pass.
+pub fn run_device(
+    provision: &Path,
+    device_dir: &Path,
+    source: &str,
+    timeout_secs: u64,
+) -> DeviceRun {
+    let output = Command::new(binary("guardian-device"))
+        .arg("--provision")
+        .arg(provision)
+        .arg("--data-dir")
+        .arg(device_dir)
+        .args(["run", "--source", source, "--exit-when-synced", "--timeout"])
+        .arg(timeout_secs.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run guardian-device");
+    DeviceRun::from_output(output)
 }
 
 fn signed_in(hub: &RunningHub, phone: &str) -> Browser {

@@ -58,7 +58,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
-use axum::{middleware, Router};
+use axum::{middleware, Extension, Router};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -82,6 +82,11 @@ pub struct AppState {
     /// Whether renderings carry the viewer's watermark: always, except in
     /// tests that measure pixels (see [`AppState::unmarked_for_tests`]).
     watermarks: bool,
+    /// Whose `X-Forwarded-For` names the client (see [`client_ip`]).
+    proxies: Arc<client_ip::TrustedProxies>,
+    /// Whether browsers reach the hub over HTTPS, so the session cookie may
+    /// be marked `Secure`.
+    https: bool,
 }
 
 /// Originals rendered at the same time. Each holds a decoded photo (up to
@@ -103,7 +108,22 @@ impl AppState {
             exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
             logins: Arc::default(),
             watermarks: true,
+            proxies: Arc::default(),
+            https: false,
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these reverse proxies.
+    pub fn with_trusted_proxies(mut self, proxies: client_ip::TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
+        self
+    }
+
+    /// Marks the session cookie `Secure`: set when the hub serves HTTPS
+    /// itself, or a trusted proxy does it in front of the hub.
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
     }
 
     /// Renders previews, originals and archives without the viewer's
@@ -195,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(trace::trace))
         .layer(middleware::from_fn(headers::security_headers))
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .layer(Extension(state.proxies.clone()))
         .with_state(state)
 }
 
@@ -213,6 +234,22 @@ pub async fn serve_until(
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves the application over HTTPS on a bound listener until the server
+/// fails. A client that never finishes its TLS handshake is dropped after
+/// axum-server's handshake timeout (10 s).
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    axum_server::from_tcp_rustls(listener, config)?
+        .serve(app)
         .await
 }
 

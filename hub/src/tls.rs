@@ -1,0 +1,487 @@
+//! The school's own certificate authority (the Guardian CA), and the
+//! certificates the hub serves MQTT and HTTPS with.
+//!
+//! The Guardian CA lives in the hub's data directory (`tls/ca.pem`, and its
+//! key `tls/ca-key.pem`, mode 0600). Devices pin it through their
+//! provisioning file, so it only has to be trusted by Guardian itself: a
+//! parent's phone will not trust it, which is why the parents' page is served
+//! with the school's own certificate unless the school installs the Guardian
+//! CA on its machines.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use x509_parser::extensions::GeneralName;
+
+use crate::keys::ReservedFile;
+
+/// The Guardian CA's certificate, under the data directory.
+pub const CA_CERT: &str = "tls/ca.pem";
+/// The Guardian CA's private key, under the data directory.
+pub const CA_KEY: &str = "tls/ca-key.pem";
+
+/// How long the Guardian CA is valid: longer than any Pi will stay in service.
+pub const CA_DAYS: i64 = 20 * 365;
+
+/// How long a certificate the hub issues is valid by default. Browsers refuse
+/// server certificates longer than 398 days, so one default serves both uses.
+pub const SERVER_DAYS: i64 = 397;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot {action} {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    #[error(
+        "the Guardian CA already exists in {}; it is kept, since every device pins it",
+        path.display()
+    )]
+    CaExists { path: PathBuf },
+
+    #[error(
+        "there is no Guardian CA in {}; create it first with `guardian-hub tls init-ca`",
+        path.display()
+    )]
+    NoCa { path: PathBuf },
+
+    #[error("{name:?} is neither a host name nor an IP address")]
+    BadName { name: String },
+
+    #[error("a certificate needs at least one --name (a host name or an IP address)")]
+    NoNames,
+
+    #[error("--days must be between 1 and {max}, not {days}")]
+    BadDays { days: i64, max: i64 },
+
+    #[error("cannot make the certificate: {0}")]
+    Make(#[from] rcgen::Error),
+
+    #[error("{} holds no PEM certificate", path.display())]
+    NoCertificate { path: PathBuf },
+
+    #[error("{} holds no PEM private key", path.display())]
+    NoKey { path: PathBuf },
+
+    #[error("{} is not a certificate Guardian can read: {detail}", path.display())]
+    BadCertificate { path: PathBuf, detail: String },
+
+    #[error(
+        "the certificate {} expired on {not_after}; issue a new one (`guardian-hub tls issue`)",
+        path.display()
+    )]
+    Expired {
+        path: PathBuf,
+        not_after: DateTime<Utc>,
+    },
+
+    #[error(
+        "the certificate {} is not valid before {not_before}; check this server's clock",
+        path.display()
+    )]
+    NotYetValid {
+        path: PathBuf,
+        not_before: DateTime<Utc>,
+    },
+
+    #[error("the key {} does not belong to the certificate {}: {detail}", key.display(), cert.display())]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        detail: String,
+    },
+}
+
+/// What a certificate says about itself, for the log and the operator.
+#[derive(Debug, Clone)]
+pub struct CertificateSummary {
+    /// Host names and IP addresses the certificate is valid for.
+    pub names: Vec<String>,
+    pub not_after: DateTime<Utc>,
+}
+
+/// A certificate chain and its key, checked and ready to serve.
+#[derive(Debug)]
+pub struct ServerIdentity {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub summary: CertificateSummary,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// Creates the Guardian CA in `data_dir`. Refuses to replace one: devices
+/// provisioned with the old one would stop trusting the hub.
+pub fn init_ca(data_dir: &Path, school: &str, now: DateTime<Utc>) -> Result<PathBuf, TlsError> {
+    let cert_path = data_dir.join(CA_CERT);
+    if cert_path.exists() {
+        return Err(TlsError::CaExists { path: cert_path });
+    }
+    let folder = data_dir.join("tls");
+    fs::create_dir_all(&folder).map_err(|error| TlsError::Io {
+        action: "create",
+        path: folder.clone(),
+        error,
+    })?;
+
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("Guardian CA for {school}"));
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, school);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    set_validity(&mut params, now, CA_DAYS);
+
+    let key = KeyPair::generate()?;
+    let certificate = params.self_signed(&key)?;
+    write_private(&data_dir.join(CA_KEY), key.serialize_pem().as_bytes())?;
+    write_public(&cert_path, certificate.pem().as_bytes())?;
+    Ok(cert_path)
+}
+
+/// The Guardian CA's certificate (PEM), if the hub has one.
+pub fn ca_certificate(data_dir: &Path) -> Result<Option<String>, TlsError> {
+    let path = data_dir.join(CA_CERT);
+    match fs::read_to_string(&path) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(TlsError::Io {
+            action: "read",
+            path,
+            error,
+        }),
+    }
+}
+
+/// Issues a server certificate for `names` (host names and IP addresses)
+/// signed by the Guardian CA, and writes it and its new key.
+pub fn issue(
+    data_dir: &Path,
+    names: &[String],
+    days: i64,
+    now: DateTime<Utc>,
+    cert_out: &Path,
+    key_out: &Path,
+) -> Result<CertificateSummary, TlsError> {
+    if names.is_empty() {
+        return Err(TlsError::NoNames);
+    }
+    if !(1..=CA_DAYS).contains(&days) {
+        return Err(TlsError::BadDays { days, max: CA_DAYS });
+    }
+    let issuer = load_issuer(data_dir)?;
+
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| subject_name(name))
+        .collect::<Result<_, _>>()?;
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names[0].as_str());
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params, now, days);
+
+    let key = KeyPair::generate()?;
+    let certificate = params.signed_by(&key, &issuer)?;
+    write_private(key_out, key.serialize_pem().as_bytes())?;
+    write_public(cert_out, certificate.pem().as_bytes())?;
+    Ok(CertificateSummary {
+        names: names.to_vec(),
+        not_after: now + chrono::Duration::days(days),
+    })
+}
+
+/// Reads and checks a certificate chain and its key: both parse, the key
+/// belongs to the certificate, and the certificate is valid `now`.
+pub fn load_server_identity(
+    cert_path: &Path,
+    key_path: &Path,
+    now: DateTime<Utc>,
+) -> Result<ServerIdentity, TlsError> {
+    let cert_pem = read(cert_path)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| TlsError::BadCertificate {
+            path: cert_path.to_path_buf(),
+            detail: error.to_string(),
+        })?;
+    let leaf = chain.first().ok_or_else(|| TlsError::NoCertificate {
+        path: cert_path.to_path_buf(),
+    })?;
+    let summary = summarise(cert_path, leaf, now)?;
+
+    let key_pem = zeroize::Zeroizing::new(read(key_path)?);
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey {
+        path: key_path.to_path_buf(),
+    })?;
+
+    let identity = ServerIdentity {
+        cert_path: cert_path.to_path_buf(),
+        key_path: key_path.to_path_buf(),
+        summary,
+        chain,
+        key,
+    };
+    // Building the configuration checks that the key matches the certificate.
+    identity.server_config(&[])?;
+    Ok(identity)
+}
+
+impl ServerIdentity {
+    /// A rustls server configuration for this identity, offering `alpn`.
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let mismatch = |detail: String| TlsError::Mismatch {
+            cert: self.cert_path.clone(),
+            key: self.key_path.clone(),
+            detail,
+        };
+        let mut config = rustls::ServerConfig::builder_with_provider(
+            guardian_protocol::broker_tls::crypto_provider(),
+        )
+        .with_safe_default_protocol_versions()
+        .map_err(|error| mismatch(error.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(self.chain.clone(), self.key.clone_key())
+        .map_err(|error| mismatch(error.to_string()))?;
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+fn load_issuer(data_dir: &Path) -> Result<Issuer<'static, KeyPair>, TlsError> {
+    let cert_path = data_dir.join(CA_CERT);
+    if !cert_path.exists() {
+        return Err(TlsError::NoCa { path: cert_path });
+    }
+    let cert_pem = String::from_utf8_lossy(&read(&cert_path)?).into_owned();
+    let key_path = data_dir.join(CA_KEY);
+    let key_pem = zeroize::Zeroizing::new(String::from_utf8_lossy(&read(&key_path)?).into_owned());
+    let key = KeyPair::from_pem(&key_pem).map_err(|_| TlsError::NoKey { path: key_path })?;
+    Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|error| TlsError::BadCertificate {
+        path: cert_path,
+        detail: error.to_string(),
+    })
+}
+
+fn subject_name(name: &str) -> Result<SanType, TlsError> {
+    let bad = || TlsError::BadName {
+        name: name.to_owned(),
+    };
+    let name = name.trim();
+    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        return Ok(SanType::IpAddress(ip));
+    }
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !valid {
+        return Err(bad());
+    }
+    Ok(SanType::DnsName(
+        name.to_ascii_lowercase().try_into().map_err(|_| bad())?,
+    ))
+}
+
+fn set_validity(params: &mut CertificateParams, now: DateTime<Utc>, days: i64) {
+    // An hour back, so a device whose clock is a little behind still accepts it.
+    let start = now - chrono::Duration::hours(1);
+    let end = now + chrono::Duration::days(days);
+    params.not_before = to_offset(start);
+    params.not_after = to_offset(end);
+}
+
+fn to_offset(at: DateTime<Utc>) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(at.timestamp())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn summarise(
+    path: &Path,
+    der: &CertificateDer<'_>,
+    now: DateTime<Utc>,
+) -> Result<CertificateSummary, TlsError> {
+    let bad = |detail: String| TlsError::BadCertificate {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(der).map_err(|error| bad(error.to_string()))?;
+
+    let validity = parsed.validity();
+    let not_before = DateTime::from_timestamp(validity.not_before.timestamp(), 0)
+        .ok_or_else(|| bad("its start date is out of range".to_owned()))?;
+    let not_after = DateTime::from_timestamp(validity.not_after.timestamp(), 0)
+        .ok_or_else(|| bad("its end date is out of range".to_owned()))?;
+    if now > not_after {
+        return Err(TlsError::Expired {
+            path: path.to_path_buf(),
+            not_after,
+        });
+    }
+    if now < not_before {
+        return Err(TlsError::NotYetValid {
+            path: path.to_path_buf(),
+            not_before,
+        });
+    }
+
+    let mut names = Vec::new();
+    if let Ok(Some(alternatives)) = parsed.subject_alternative_name() {
+        for name in &alternatives.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Some(ip) = ip_from_bytes(bytes) {
+                        names.push(ip.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(CertificateSummary { names, not_after })
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|error| TlsError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+    let io = |error| TlsError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        error,
+    };
+    ReservedFile::create(path)
+        .and_then(|file| file.write(contents))
+        .map_err(io)
+}
+
+/// Certificates are public: readable by the broker's own user too.
+fn write_public(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+    write_private(path, contents)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(|error| TlsError::Io {
+        action: "set the permissions of",
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-09-01T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn an_issued_certificate_names_its_hosts_and_loads_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        let names = vec!["hub.local".to_owned(), "192.0.2.10".to_owned()];
+        let cert = dir.path().join("mqtt.pem");
+        let key = dir.path().join("mqtt-key.pem");
+        issue(dir.path(), &names, 30, now(), &cert, &key).unwrap();
+
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(&dir.path().join(CA_KEY)), 0o600);
+        assert_eq!(mode(&cert), 0o644);
+
+        let identity = load_server_identity(&cert, &key, now()).unwrap();
+        assert_eq!(identity.summary.names, names);
+
+        let later = now() + chrono::Duration::days(31);
+        let expired = load_server_identity(&cert, &key, later).unwrap_err();
+        assert!(matches!(expired, TlsError::Expired { .. }), "{expired}");
+        assert!(expired.to_string().contains("expired on"), "{expired}");
+    }
+
+    #[test]
+    fn a_key_from_another_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        let names = vec!["hub.local".to_owned()];
+        let (cert_a, key_a) = (dir.path().join("a.pem"), dir.path().join("a-key.pem"));
+        let (cert_b, key_b) = (dir.path().join("b.pem"), dir.path().join("b-key.pem"));
+        issue(dir.path(), &names, 30, now(), &cert_a, &key_a).unwrap();
+        issue(dir.path(), &names, 30, now(), &cert_b, &key_b).unwrap();
+
+        let error = load_server_identity(&cert_a, &key_b, now()).unwrap_err();
+        assert!(matches!(error, TlsError::Mismatch { .. }), "{error}");
+    }
+
+    #[test]
+    fn the_ca_is_never_replaced_and_names_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.pem");
+        let error = issue(dir.path(), &["hub.local".into()], 30, now(), &out, &out).unwrap_err();
+        assert!(matches!(error, TlsError::NoCa { .. }), "{error}");
+
+        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        let again = init_ca(dir.path(), "CEIP Test", now()).unwrap_err();
+        assert!(matches!(again, TlsError::CaExists { .. }), "{again}");
+
+        for bad in [
+            "",
+            "hub local",
+            "-hub.local",
+            "https://hub.local",
+            "hub..local",
+        ] {
+            let error = issue(dir.path(), &[bad.into()], 30, now(), &out, &out).unwrap_err();
+            assert!(
+                matches!(error, TlsError::BadName { .. }),
+                "{bad:?}: {error}"
+            );
+        }
+        assert!(matches!(
+            issue(dir.path(), &[], 30, now(), &out, &out),
+            Err(TlsError::NoNames)
+        ));
+        assert!(matches!(
+            issue(dir.path(), &["hub.local".into()], 0, now(), &out, &out),
+            Err(TlsError::BadDays { .. })
+        ));
+    }
+}
