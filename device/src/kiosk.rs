@@ -35,6 +35,7 @@ use crate::screen::draw::draw;
 use crate::screen::framebuffer::Framebuffer;
 use crate::screen::layout::KeypadKey;
 use crate::screen::state::{ClockStatus, HubLink, Language, LastCapture, Problem, ScreenState};
+use crate::service::Watchdog;
 
 /// How often the loop wakes without input, to count down and to notice
 /// changes reported by the sync worker.
@@ -147,6 +148,8 @@ impl<C: Camera> Kiosk<C> {
     fn run(mut self, inputs: &Receiver<Input>) {
         info!(classroom = %self.settings.classroom, "kiosk ready; locked");
         self.redraw();
+        let mut watchdog = Watchdog::from_env();
+        watchdog.ready();
 
         loop {
             match inputs.recv_timeout(TICK) {
@@ -176,6 +179,8 @@ impl<C: Camera> Kiosk<C> {
                 return;
             }
             self.redraw();
+            // Only a turn that got this far counts as alive.
+            watchdog.tick(Instant::now());
         }
     }
 

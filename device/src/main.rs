@@ -25,6 +25,7 @@ mod outbox;
 mod reply;
 mod screen;
 mod seal;
+mod service;
 mod source;
 mod sync;
 #[cfg(test)]
@@ -375,18 +376,25 @@ fn run(settings: RunSettings) -> anyhow::Result<ExitCode> {
         clock_flag: PathBuf::from(health::TIMESYNC_FLAG),
         heartbeat_every: sync::HEARTBEAT_EVERY,
     };
+    let options = mqtt::options(provisioning, &config.broker)
+        .context("the provisioning file's broker CA cannot be used; provision the device again")?;
     let ending = runtime.block_on(async {
-        let link = mqtt::connect(mqtt::options(provisioning, &config.broker), &config.broker);
+        let link = mqtt::connect(options, &config.broker);
         let deadline = async {
             match config.timeout {
                 Some(timeout) => tokio::time::sleep(timeout).await,
                 None => std::future::pending().await,
             }
         };
+        // The pings share this task with the sync worker: a poll of it that
+        // never returns stops them.
+        let watchdog = service::Watchdog::from_env();
+        watchdog.ready();
         tokio::select! {
             result = sync::run(sync_outbox, link, news_rx, sync_settings) => Ending::Synced(result),
             () = deadline => Ending::TimedOut,
             () = shutdown_signal() => Ending::Signalled,
+            never = watchdog.keep_alive() => match never {},
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -541,8 +549,10 @@ fn run_kiosk(
         clock_flag: args.clock_flag,
         heartbeat_every: Duration::from_secs(args.heartbeat_secs.max(1)),
     };
+    let options = mqtt::options(provisioning, &config.broker)
+        .context("the provisioning file's broker CA cannot be used; provision the device again")?;
     let result = runtime.block_on(async {
-        let link = mqtt::connect(mqtt::options(provisioning, &config.broker), &config.broker);
+        let link = mqtt::connect(options, &config.broker);
         tokio::select! {
             result = sync::run(sync_outbox, link, news_rx, sync_settings) => Some(result),
             () = shutdown_signal() => None,

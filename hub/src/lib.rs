@@ -17,11 +17,14 @@ pub mod fleet;
 pub mod ingest;
 pub mod keys;
 pub mod metadata;
+pub mod mosquitto;
 pub mod render;
 pub mod retention;
 pub mod review;
+pub mod service;
 pub mod sms;
 pub mod store;
+pub mod tls;
 pub mod visibility;
 pub mod watermark;
 pub mod web;
@@ -64,6 +67,9 @@ pub struct Hub {
     pub timezone: chrono_tz::Tz,
     /// Recently viewed photos, decoded at preview size.
     pub previews: render::PreviewCache,
+    /// Where the logins of an external Mosquitto broker are kept up to date
+    /// (see [`mosquitto`]), if the school uses one.
+    pub mosquitto_dir: Option<PathBuf>,
 }
 
 impl Hub {
@@ -86,6 +92,7 @@ impl Hub {
             store,
             timezone: retention::DEFAULT_TIMEZONE,
             previews: render::PreviewCache::new(render::PREVIEW_CACHE_ENTRIES),
+            mosquitto_dir: None,
         })
     }
 
@@ -101,6 +108,26 @@ impl Hub {
             .delete_audited(photo_id, &self.audit, self.clock.now(), event);
         self.previews.forget(photo_id);
         deleted
+    }
+
+    /// Keeps an external Mosquitto broker's logins in `dir` up to date.
+    pub fn with_mosquitto_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.mosquitto_dir = dir;
+        self
+    }
+
+    /// Rewrites the Mosquitto logins after the devices changed, if the school
+    /// uses Mosquitto. A failure is logged and returned: the change itself
+    /// stands, but the broker's lists are stale until the next rewrite.
+    pub fn refresh_mosquitto(&self) -> Result<(), mosquitto::MosquittoError> {
+        let Some(dir) = &self.mosquitto_dir else {
+            return Ok(());
+        };
+        mosquitto::write_logins(self, dir)
+            .map(drop)
+            .inspect_err(|error| {
+                tracing::error!(%error, "the Mosquitto logins are stale");
+            })
     }
 
     /// Sets the school's time zone (the default is Europe/Madrid).

@@ -15,7 +15,7 @@ use guardian_hub::audit::{Actor, Verdict};
 use guardian_hub::clock::SystemClock;
 use guardian_hub::keys::ReservedFile;
 use guardian_hub::wording::count;
-use guardian_hub::{broker, children, fleet, ingest, retention, sms, web, Hub};
+use guardian_hub::{broker, children, fleet, ingest, mosquitto, retention, sms, tls, web, Hub};
 use guardian_protocol::BrokerAddress;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -31,6 +31,16 @@ struct Cli {
     )]
     data_dir: PathBuf,
 
+    /// Keeps an external Mosquitto broker's password and ACL files in this
+    /// folder up to date (see `guardian-hub mosquitto setup`).
+    #[arg(
+        long,
+        env = "GUARDIAN_MOSQUITTO_DIR",
+        value_name = "DIR",
+        global = true
+    )]
+    mosquitto_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -38,17 +48,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the embedded MQTT broker, the photo ingest and the parents' web page.
-    Serve {
-        /// Address of the parents' web page (port 0 picks a free port).
-        #[arg(long, env = "GUARDIAN_HTTP", default_value = "127.0.0.1:8080")]
-        http: SocketAddr,
-
-        /// Address of the embedded MQTT broker.
-        #[arg(long, env = "GUARDIAN_MQTT", default_value = "127.0.0.1:1883")]
-        mqtt: SocketAddr,
-
-        #[command(flatten)]
-        timezone: TimezoneArg,
+    Serve(ServeArgs),
+    /// Creates the Guardian CA and issues certificates for MQTT and HTTPS.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+    /// Sets up an external Mosquitto broker for the hub and its devices.
+    Mosquitto {
+        #[command(subcommand)]
+        command: MosquittoCommand,
     },
     /// Manages classrooms.
     Classroom {
@@ -95,6 +104,145 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address of the parents' web page (port 0 picks a free port). It speaks
+    /// HTTPS when --web-cert and --web-key are given.
+    #[arg(long, env = "GUARDIAN_HTTP", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+
+    /// The web page's certificate chain (PEM): the school's own, which
+    /// parents' phones trust, or one the Guardian CA issued.
+    #[arg(
+        long,
+        env = "GUARDIAN_WEB_CERT",
+        value_name = "FILE",
+        requires = "web_key"
+    )]
+    web_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --web-cert.
+    #[arg(
+        long,
+        env = "GUARDIAN_WEB_KEY",
+        value_name = "FILE",
+        requires = "web_cert"
+    )]
+    web_key: Option<PathBuf>,
+
+    /// Reverse proxies whose X-Forwarded-For names the client: addresses or
+    /// networks, repeated or comma-separated (e.g. 10.0.0.5,10.1.0.0/16).
+    /// Without any, the client is always the connection's peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "GUARDIAN_TRUSTED_PROXIES",
+        value_name = "IP|CIDR",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+
+    /// Plain MQTT address of the embedded broker, which the hub itself uses.
+    /// Keep it on loopback: logins cross it in clear text.
+    #[arg(long, env = "GUARDIAN_MQTT", default_value = "127.0.0.1:1883")]
+    mqtt: SocketAddr,
+
+    /// MQTT-over-TLS address of the embedded broker, for the devices (e.g.
+    /// 0.0.0.0:8883); needs --mqtt-cert and --mqtt-key.
+    #[arg(long, env = "GUARDIAN_MQTTS", value_name = "ADDR", requires_all = ["mqtt_cert", "mqtt_key"])]
+    mqtts: Option<SocketAddr>,
+
+    /// The MQTT certificate (PEM), issued by `guardian-hub tls issue` with
+    /// every name and address the devices use.
+    #[arg(
+        long,
+        env = "GUARDIAN_MQTT_CERT",
+        value_name = "FILE",
+        requires = "mqtts"
+    )]
+    mqtt_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --mqtt-cert.
+    #[arg(
+        long,
+        env = "GUARDIAN_MQTT_KEY",
+        value_name = "FILE",
+        requires = "mqtts"
+    )]
+    mqtt_key: Option<PathBuf>,
+
+    /// Uses this external broker (Mosquitto) instead of the embedded one, as
+    /// HOST:PORT. The hub logs in as guardian-hub with the password in its
+    /// data directory, which `mosquitto setup` writes into Mosquitto's list.
+    #[arg(long, env = "GUARDIAN_EXTERNAL_BROKER", value_name = "HOST:PORT", conflicts_with_all = ["mqtts", "mqtt_cert", "mqtt_key"])]
+    external_broker: Option<BrokerAddress>,
+
+    /// Speaks TLS to the external broker, trusting only this CA (PEM).
+    #[arg(
+        long,
+        env = "GUARDIAN_EXTERNAL_BROKER_CA",
+        value_name = "FILE",
+        requires = "external_broker"
+    )]
+    external_broker_ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    timezone: TimezoneArg,
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Creates the Guardian CA in the data directory (tls/ca.pem, and its key
+    /// tls/ca-key.pem). Devices registered afterwards pin it.
+    InitCa {
+        /// The school's name, written into the CA's certificate.
+        #[arg(long)]
+        school: String,
+    },
+    /// Issues a server certificate signed by the Guardian CA, for the
+    /// embedded broker, Mosquitto or the web page.
+    Issue {
+        /// A host name or IP address the certificate is valid for; repeat it
+        /// for every name and address devices or browsers use.
+        #[arg(long = "name", required = true, value_name = "HOST|IP")]
+        names: Vec<String>,
+        /// Days it stays valid.
+        #[arg(long, default_value_t = guardian_hub::tls::SERVER_DAYS)]
+        days: i64,
+        /// Where to write the certificate (PEM, mode 0644).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Where to write its private key (PEM, mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Prints the Guardian CA's certificate, for a school machine or browser
+    /// that should trust it.
+    ShowCa,
+}
+
+#[derive(Subcommand)]
+enum MosquittoCommand {
+    /// Writes guardian.conf (listeners, logins, limits), passwd and acl into
+    /// --mosquitto-dir. Include guardian.conf from mosquitto.conf.
+    Setup {
+        /// Plain MQTT listener, for the hub on the same machine.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
+        listen: SocketAddr,
+        /// MQTT-over-TLS listener for the devices (e.g. 0.0.0.0:8883).
+        #[arg(long, value_name = "ADDR", requires_all = ["cert", "key"])]
+        tls_listen: Option<SocketAddr>,
+        /// The TLS listener's certificate (from `tls issue`).
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        cert: Option<PathBuf>,
+        /// The TLS listener's private key; Mosquitto's user must read it.
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        key: Option<PathBuf>,
+    },
+    /// Rewrites passwd and acl from the hub's devices (the hub does it by
+    /// itself at start and when a device is added or revoked).
+    Sync,
 }
 
 /// The school's time zone, which decides where a school year starts and ends.
@@ -242,6 +390,11 @@ enum DeviceCommand {
         /// Where to write the provisioning file; its folder must exist.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The CA the device trusts for its broker (PEM), for a broker whose
+        /// certificate another CA issued. By default the device pins the
+        /// Guardian CA when the hub has one (`tls init-ca`).
+        #[arg(long, value_name = "FILE")]
+        broker_ca: Option<PathBuf>,
     },
     /// Lists the devices with their last heartbeat.
     List,
@@ -280,14 +433,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let hub = Hub::open(&cli.data_dir, Arc::new(SystemClock))
-        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
+        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?
+        .with_mosquitto_dir(cli.mosquitto_dir.clone());
 
     match cli.command {
-        Command::Serve {
-            http,
-            mqtt,
-            timezone,
-        } => serve(hub.with_timezone(timezone.zone), http, mqtt),
+        Command::Serve(args) => {
+            let zone = args.timezone.zone;
+            serve(hub.with_timezone(zone), args)
+        }
+        Command::Tls { command } => run_tls(&hub, command),
+        Command::Mosquitto { command } => run_mosquitto(&hub, command),
         Command::Classroom {
             command: ClassroomCommand::Add { name },
         } => {
@@ -415,9 +570,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     classroom,
                     broker,
                     out,
+                    broker_ca,
                 },
         } => {
-            add_device(&hub, &classroom, &broker, &out)?;
+            add_device(&hub, &classroom, &broker, &out, broker_ca.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
@@ -449,45 +605,207 @@ fn parse_day(text: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("{text:?} is not a date; write it as YYYY-MM-DD, e.g. 2025-10-01"))
 }
 
-fn serve(hub: Hub, http: SocketAddr, mqtt: SocketAddr) -> anyhow::Result<ExitCode> {
+fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let now = hub.clock.now();
+    let proxies: web::client_ip::TrustedProxies = args.trusted_proxies.join(",").parse()?;
+    let web_identity = match (&args.web_cert, &args.web_key) {
+        (Some(cert), Some(key)) => Some(tls::load_server_identity(cert, key, now)?),
+        _ => None,
+    };
+    let mqtt_identity = match (&args.mqtt_cert, &args.mqtt_key) {
+        (Some(cert), Some(key)) => Some(tls::load_server_identity(cert, key, now)?),
+        _ => None,
+    };
+    for (what, identity) in [("web", &web_identity), ("mqtt", &mqtt_identity)] {
+        if let Some(identity) = identity {
+            tracing::info!(
+                certificate = %identity.cert_path.display(),
+                names = ?identity.summary.names,
+                not_after = %identity.summary.not_after,
+                "{what} TLS certificate loaded"
+            );
+        }
+    }
+    let external_ca = args
+        .external_broker_ca
+        .as_deref()
+        .map(|path| {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the broker CA {}", path.display()))?;
+            guardian_protocol::broker_tls::pinned_client_config(&pem)
+                .with_context(|| format!("cannot use the broker CA {}", path.display()))
+        })
+        .transpose()?;
+    if hub.mosquitto_dir.is_some() {
+        hub.refresh_mosquitto()
+            .context("cannot write the Mosquitto logins")?;
+    }
+
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let hub = Arc::new(hub);
 
-        if !mqtt.ip().is_loopback() {
-            tracing::warn!(%mqtt, "the embedded broker speaks plain MQTT on a network address: photos are sealed, but logins cross the network in clear text");
-        }
-        let mqtt = broker::start_embedded(mqtt, hub.accounts.clone(), hub.keys.mqtt_password())?;
+        let mut mqtts = None;
+        let broker_link = match args.external_broker {
+            Some(address) => {
+                if external_ca.is_none() && !address.is_loopback() {
+                    tracing::warn!(broker = %address, "the hub speaks plain MQTT to a broker on the network: give --external-broker-ca");
+                }
+                ingest::BrokerLink { address, tls: external_ca }
+            }
+            None => {
+                if !args.mqtt.ip().is_loopback() {
+                    tracing::warn!(mqtt = %args.mqtt, "the embedded broker speaks plain MQTT on a network address: photos are sealed, but logins cross the network in clear text; use --mqtts for devices");
+                }
+                let tls = args.mqtts.zip(mqtt_identity.as_ref());
+                let listening = broker::start_embedded(args.mqtt, tls, hub.accounts.clone(), hub.keys.mqtt_password())?;
+                mqtts = listening.tls;
+                // The hub reaches its own broker over the plain listener.
+                let host = if listening.plain.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listening.plain.ip().to_string() };
+                ingest::BrokerLink {
+                    address: BrokerAddress { host, port: listening.plain.port() },
+                    tls: None,
+                }
+            }
+        };
 
-        let listener = tokio::net::TcpListener::bind(http)
-            .await
-            .with_context(|| format!("cannot listen for HTTP on {http}; pick another address with --http"))?;
+        let listener = std::net::TcpListener::bind(args.http)
+            .with_context(|| format!("cannot listen for HTTP on {}; pick another address with --http", args.http))?;
         let http = listener.local_addr()?;
 
         let sms: Arc<dyn sms::SmsSender> =
             Arc::new(sms::FileSmsOutbox::new(&hub.data_dir, hub.clock.clone())?);
-        let state = web::AppState::new(hub.clone(), sms);
+        let state = web::AppState::new(hub.clone(), sms)
+            .with_https(web_identity.is_some() || !proxies.is_empty())
+            .with_trusted_proxies(proxies);
 
         let (ready, subscribed) = tokio::sync::oneshot::channel();
-        let ingest = tokio::spawn(ingest::run(hub.clone(), mqtt.ip().to_string(), mqtt.port(), ready));
+        let broker_address = broker_link.address.clone();
+        let ingest = tokio::spawn(ingest::run(hub.clone(), broker_link, ready));
         tokio::time::timeout(std::time::Duration::from_secs(15), subscribed)
             .await
-            .map_err(|_| anyhow::anyhow!("the hub could not log in to its MQTT broker on {mqtt} within 15 s"))?
+            .map_err(|_| anyhow::anyhow!("the hub could not log in to its MQTT broker on {broker_address} within 15 s"))?
             .context("the MQTT ingest stopped before it was ready")?;
 
-        println!("http={http} mqtt={mqtt}");
+        let scheme = if web_identity.is_some() { "https" } else { "http" };
+        // One line that scripts and tests read: where everything listens.
+        match mqtts {
+            Some(mqtts) => println!("{scheme}={http} mqtt={broker_address} mqtts={mqtts}"),
+            None => println!("{scheme}={http} mqtt={broker_address}"),
+        }
         std::io::stdout().flush()?;
-        tracing::info!(%http, %mqtt, data_dir = %hub.data_dir.display(), "guardian hub serving");
+        tracing::info!(%http, %scheme, mqtt = %broker_address, data_dir = %hub.data_dir.display(), "guardian hub serving");
 
+        let web_tls = web_identity
+            .as_ref()
+            .map(|identity| identity.server_config(&[b"h2", b"http/1.1"]))
+            .transpose()?;
+        guardian_hub::service::notify_ready();
+        let watchdog = tokio::spawn(guardian_hub::service::watchdog(hub.clone()));
         let retention = tokio::spawn(retention::purge_periodically(hub.clone()));
+        let web = async {
+            match web_tls {
+                Some(config) => web::serve_tls(listener, state, config).await,
+                None => {
+                    listener.set_nonblocking(true)?;
+                    web::serve(tokio::net::TcpListener::from_std(listener)?, state).await
+                }
+            }
+        };
         tokio::select! {
-            result = web::serve(listener, state) => result.context("the web server stopped")?,
+            result = web => result.context("the web server stopped")?,
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
+        guardian_hub::service::notify_stopping();
+        watchdog.abort();
         ingest.abort();
         retention.abort();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn run_tls(hub: &Hub, command: TlsCommand) -> anyhow::Result<ExitCode> {
+    let now = hub.clock.now();
+    match command {
+        TlsCommand::InitCa { school } => {
+            let path = tls::init_ca(&hub.data_dir, school.trim(), now)?;
+            eprintln!(
+                "Guardian CA created: {} (its key stays beside it, mode 0600); devices \
+                 registered from now on pin it",
+                path.display()
+            );
+        }
+        TlsCommand::Issue {
+            names,
+            days,
+            cert,
+            key,
+        } => {
+            let issued = tls::issue(&hub.data_dir, &names, days, now, &cert, &key)?;
+            eprintln!(
+                "certificate for {} written to {} (key {}), valid until {}",
+                issued.names.join(", "),
+                cert.display(),
+                key.display(),
+                issued.not_after.format("%Y-%m-%d")
+            );
+        }
+        TlsCommand::ShowCa => match tls::ca_certificate(&hub.data_dir)? {
+            Some(pem) => print!("{pem}"),
+            None => bail!("there is no Guardian CA yet; create it with `guardian-hub tls init-ca`"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCode> {
+    let Some(dir) = hub.mosquitto_dir.as_deref() else {
+        bail!(
+            "say where Mosquitto's files go with --mosquitto-dir DIR (or GUARDIAN_MOSQUITTO_DIR)"
+        );
+    };
+    let written = mosquitto::write_logins(hub, dir)?;
+    if let MosquittoCommand::Setup {
+        listen,
+        tls_listen,
+        cert,
+        key,
+    } = command
+    {
+        let tls = match (tls_listen, cert, key) {
+            (Some(address), Some(cert), Some(key)) => {
+                tls::load_server_identity(&cert, &key, hub.clock.now())?;
+                Some(mosquitto::TlsListener { address, cert, key })
+            }
+            _ => None,
+        };
+        let conf = mosquitto::write_config(
+            dir,
+            &mosquitto::Listeners {
+                plain: Some(listen),
+                tls,
+            },
+        )?;
+        eprintln!(
+            "wrote {}; add `include_dir {}` to /etc/mosquitto/mosquitto.conf (or copy it \
+             into /etc/mosquitto/conf.d/) and restart Mosquitto",
+            conf.display(),
+            dir.display()
+        );
+    }
+    eprintln!(
+        "Mosquitto logins written to {}: the hub and {}",
+        dir.display(),
+        count(written.devices, "device", "devices")
+    );
+    if !written.without_login.is_empty() {
+        eprintln!(
+            "warning: {} registered before this version cannot log in to Mosquitto; \
+             register them again with `device add`",
+            count(written.without_login.len(), "device", "devices")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {
@@ -511,7 +829,27 @@ fn add_device(
     classroom: &str,
     broker: &BrokerAddress,
     out: &Path,
+    broker_ca: Option<&Path>,
 ) -> anyhow::Result<()> {
+    // The CA the device will pin; without one the device speaks plain MQTT,
+    // which is only safe to a broker on its own machine.
+    let broker_ca = match broker_ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the broker CA {}", path.display()))?;
+            guardian_protocol::broker_tls::parse_ca(&pem)
+                .with_context(|| format!("cannot use the broker CA {}", path.display()))?;
+            Some(pem)
+        }
+        None => tls::ca_certificate(&hub.data_dir)?,
+    };
+    if broker_ca.is_none() && !broker.is_loopback() {
+        bail!(
+            "{broker} is on the network, and a device must not speak plain MQTT there: create \
+             the Guardian CA (`guardian-hub tls init-ca`) and serve MQTT over TLS, or give the \
+             broker's CA with --broker-ca"
+        );
+    }
     if out.exists() {
         bail!(
             "{} already exists; choose another --out or remove it first",
@@ -528,9 +866,12 @@ fn add_device(
         )
     })?;
 
-    let provisioning =
+    let mut provisioning =
         hub.accounts
             .add_device(classroom, &broker.to_string(), hub.keys.public())?;
+    if let Some(ca) = broker_ca {
+        provisioning = provisioning.with_broker_ca(ca);
+    }
     file.write(provisioning.to_json().as_bytes())
         .map_err(|error| {
             anyhow::anyhow!(
@@ -541,10 +882,18 @@ fn add_device(
             )
         })?;
     eprintln!(
-        "device {} registered in {classroom}; provisioning file written to {} (keep it secret)",
+        "device {} registered in {classroom}; provisioning file written to {} (keep it secret); \
+         it speaks {} to {broker}",
         provisioning.device_id,
-        out.display()
+        out.display(),
+        if provisioning.broker_ca.is_some() {
+            "MQTT over TLS"
+        } else {
+            "plain MQTT"
+        }
     );
+    // Logged when it fails; `mosquitto sync` repeats it.
+    let _ = hub.refresh_mosquitto();
     println!("{}", provisioning.device_id);
     Ok(())
 }
