@@ -464,7 +464,8 @@ fn save_atomically(canvas: &Canvas, path: &Path) -> Result<(), String> {
 /// Bytes free for this user on the file system holding `dir`.
 pub fn free_bytes(dir: &Path) -> Result<u64, nix::Error> {
     let stats = nix::sys::statvfs::statvfs(dir)?;
-    Ok(stats.blocks_available() * stats.fragment_size())
+    // Both are u32 on 32-bit ARM, where their product can also overflow u32.
+    Ok(stats.blocks_available() as u64 * stats.fragment_size() as u64)
 }
 
 impl OutboxError {

@@ -432,6 +432,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Certificates need only the data directory's tls/ folder. Not opening
+    // the hub lets root issue a certificate into /etc without leaving
+    // root-owned database files behind for the service's user.
+    if let Command::Tls { command } = cli.command {
+        return run_tls(&cli.data_dir, chrono::Utc::now(), command);
+    }
+
     let hub = Hub::open(&cli.data_dir, Arc::new(SystemClock))
         .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?
         .with_mosquitto_dir(cli.mosquitto_dir.clone());
@@ -441,7 +448,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let zone = args.timezone.zone;
             serve(hub.with_timezone(zone), args)
         }
-        Command::Tls { command } => run_tls(&hub, command),
+        Command::Tls { .. } => unreachable!("handled before the hub is opened"),
         Command::Mosquitto { command } => run_mosquitto(&hub, command),
         Command::Classroom {
             command: ClassroomCommand::Add { name },
@@ -724,11 +731,15 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn run_tls(hub: &Hub, command: TlsCommand) -> anyhow::Result<ExitCode> {
-    let now = hub.clock.now();
+fn run_tls(
+    data_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    command: TlsCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         TlsCommand::InitCa { school } => {
-            let path = tls::init_ca(&hub.data_dir, school.trim(), now)?;
+            guardian_hub::keys::create_private_dir(data_dir)?;
+            let path = tls::init_ca(data_dir, school.trim(), now)?;
             eprintln!(
                 "Guardian CA created: {} (its key stays beside it, mode 0600); devices \
                  registered from now on pin it",
@@ -741,7 +752,7 @@ fn run_tls(hub: &Hub, command: TlsCommand) -> anyhow::Result<ExitCode> {
             cert,
             key,
         } => {
-            let issued = tls::issue(&hub.data_dir, &names, days, now, &cert, &key)?;
+            let issued = tls::issue(data_dir, &names, days, now, &cert, &key)?;
             eprintln!(
                 "certificate for {} written to {} (key {}), valid until {}",
                 issued.names.join(", "),
@@ -750,7 +761,7 @@ fn run_tls(hub: &Hub, command: TlsCommand) -> anyhow::Result<ExitCode> {
                 issued.not_after.format("%Y-%m-%d")
             );
         }
-        TlsCommand::ShowCa => match tls::ca_certificate(&hub.data_dir)? {
+        TlsCommand::ShowCa => match tls::ca_certificate(data_dir)? {
             Some(pem) => print!("{pem}"),
             None => bail!("there is no Guardian CA yet; create it with `guardian-hub tls init-ca`"),
         },

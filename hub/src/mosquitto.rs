@@ -148,9 +148,7 @@ pub fn write_config(dir: &Path, listeners: &Listeners) -> Result<PathBuf, Mosqui
          allow_anonymous false\n\
          password_file {}\n\
          acl_file {}\n\
-         max_packet_size {MQTT_PACKET_LIMIT}\n\
-         # Devices reconnect with clean sessions; nothing is kept for them.\n\
-         persistence false\n",
+         max_packet_size {MQTT_PACKET_LIMIT}\n",
         dir.join("passwd").display(),
         dir.join("acl").display(),
     );

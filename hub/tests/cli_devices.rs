@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use guardian_hub::clock::SystemClock;
 use guardian_hub::Hub;
+use guardian_protocol::Provisioning;
 
 fn hub(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_guardian-hub"))
@@ -88,14 +89,33 @@ fn a_bad_out_path_or_broker_registers_no_device_and_says_which() {
     }
     assert_eq!(devices(d), 0);
 
-    // Good flags, with a bare file name relative to the working folder as in
-    // the README's example.
+    // A broker on the network without a CA to pin: plain MQTT is refused.
+    let output = add_device(d, "hub.school:1883", &out);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("must not speak plain MQTT"), "{stderr}");
+    assert!(!out.exists());
+    assert_eq!(devices(d), 0);
+
+    // Good flags once the hub has its CA, with a bare file name relative to
+    // the working folder as in the README's example.
+    let made = Command::new(env!("CARGO_BIN_EXE_guardian-hub"))
+        .arg("--data-dir")
+        .arg(d)
+        .args(["tls", "init-ca", "--school", "CEIP Test"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let work = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_guardian-hub"))
         .arg("--data-dir")
         .arg(d)
         .args(["device", "add", "--classroom", "Sunflowers"])
-        .args(["--broker", "hub.school:1883", "--out", "pi.json"])
+        .args(["--broker", "hub.school:8883", "--out", "pi.json"])
         .env("RUST_LOG", "warn")
         .current_dir(work.path())
         .output()
@@ -105,9 +125,18 @@ fn a_bad_out_path_or_broker_registers_no_device_and_says_which() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MQTT over TLS"));
     assert_eq!(devices(d), 1);
     let written = std::fs::read_to_string(work.path().join("pi.json")).unwrap();
-    assert!(written.contains("hub.school:1883"), "{written}");
+    assert!(written.contains("hub.school:8883"), "{written}");
+    let pinned = Provisioning::from_json(&written)
+        .unwrap()
+        .broker_ca
+        .unwrap();
+    assert_eq!(
+        pinned,
+        std::fs::read_to_string(d.join("tls/ca.pem")).unwrap()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(work.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())

@@ -237,7 +237,9 @@ fn a_version_1_data_dir_opens_and_its_parents_become_guardians() {
 
     let version: i64 = count(&hub, "PRAGMA user_version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
+    // Version 5's table exists, empty: old devices have no Mosquitto login.
+    assert_eq!(count(&hub, "SELECT COUNT(*) FROM mosquitto_logins"), 0);
 
     // The parent logs in with the same phone and password, as a guardian
     // with the same id, classroom and count of wrong codes.
