@@ -38,12 +38,14 @@ fn spoofed(mut request: Request<Body>) -> Request<Body> {
     request
 }
 
-#[tokio::test]
-async fn forwarding_headers_never_reach_the_watermark_or_the_audit_c12() {
-    let s = two_classrooms(TestHub::new());
-
+/// Ana logs in, asks for her photo's original, types the code and downloads
+/// it, each request dressed by `dress`. Returns the login answer and the file.
+async fn fetch_original_as_ana(
+    s: &TwoClassrooms,
+    dress: fn(Request<Body>) -> Request<Body>,
+) -> (Answer, Vec<u8>) {
     let login =
-        s.t.send(spoofed(post_json(
+        s.t.send(dress(post_json(
             "/api/login",
             None,
             &json!({ "login": s.ana.phone, "password": PASSWORD }),
@@ -53,7 +55,7 @@ async fn forwarding_headers_never_reach_the_watermark_or_the_audit_c12() {
     let cookie = login.session_cookie().unwrap();
 
     let asked =
-        s.t.send(spoofed(post_json(
+        s.t.send(dress(post_json(
             &format!("/api/photos/{}/original", s.photo_a),
             Some(&cookie),
             &json!({}),
@@ -61,26 +63,37 @@ async fn forwarding_headers_never_reach_the_watermark_or_the_audit_c12() {
         .await;
     let request = asked.json()["request_id"].as_str().unwrap().to_owned();
     let verified =
-        s.t.send(spoofed(post_json(
+        s.t.send(dress(post_json(
             &format!("/api/original-requests/{request}/verify"),
             Some(&cookie),
             &json!({ "code": s.t.last_code() }),
         )))
         .await;
     let download = verified.json()["download"].as_str().unwrap().to_owned();
-    let answer = s.t.send(spoofed(get(&download, Some(&cookie)))).await;
+    let answer = s.t.send(dress(get(&download, Some(&cookie)))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    (login, answer.body)
+}
 
-    // The delivered file names the peer, never the spoofed address.
-    let jpeg = answer.body;
+/// The EXIF description of a delivered original, which names the viewer's address.
+fn exif_description(jpeg: &[u8]) -> String {
     let exif = exif::Reader::new()
-        .read_from_container(&mut std::io::Cursor::new(&jpeg))
+        .read_from_container(&mut std::io::Cursor::new(jpeg))
         .unwrap();
-    let description = exif
-        .get_field(exif::Tag::ImageDescription, exif::In::PRIMARY)
+    exif.get_field(exif::Tag::ImageDescription, exif::In::PRIMARY)
         .unwrap()
         .display_value()
-        .to_string();
+        .to_string()
+}
+
+#[tokio::test]
+async fn forwarding_headers_never_reach_the_watermark_or_the_audit_c12() {
+    let s = two_classrooms(TestHub::new());
+
+    let (_, jpeg) = fetch_original_as_ana(&s, spoofed).await;
+
+    // The delivered file names the peer, never the spoofed address.
+    let description = exif_description(&jpeg);
     assert!(description.contains("127.0.0.5"), "{description}");
     let spoofed_bytes = SPOOFED.as_bytes();
     assert!(
@@ -133,48 +146,13 @@ fn via_proxy(mut request: Request<Body>) -> Request<Body> {
 async fn behind_a_trusted_proxy_the_forwarded_client_is_named_c12() {
     let s = two_classrooms(TestHub::behind_proxies(&format!("{PROXY}, 10.0.0.0/8")));
 
-    let login =
-        s.t.send(via_proxy(post_json(
-            "/api/login",
-            None,
-            &json!({ "login": s.ana.phone, "password": PASSWORD }),
-        )))
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    let cookie = login.session_cookie().unwrap();
+    let (login, jpeg) = fetch_original_as_ana(&s, via_proxy).await;
     let set_cookie = login.headers["set-cookie"].to_str().unwrap();
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
 
-    let asked =
-        s.t.send(via_proxy(post_json(
-            &format!("/api/photos/{}/original", s.photo_a),
-            Some(&cookie),
-            &json!({}),
-        )))
-        .await;
-    let request = asked.json()["request_id"].as_str().unwrap().to_owned();
-    let verified =
-        s.t.send(via_proxy(post_json(
-            &format!("/api/original-requests/{request}/verify"),
-            Some(&cookie),
-            &json!({ "code": s.t.last_code() }),
-        )))
-        .await;
-    let download = verified.json()["download"].as_str().unwrap().to_owned();
-    let answer = s.t.send(via_proxy(get(&download, Some(&cookie)))).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
-
     // The delivered file names the client behind the proxy, never the
     // address the browser claimed nor the proxy.
-    let jpeg = answer.body;
-    let exif = exif::Reader::new()
-        .read_from_container(&mut std::io::Cursor::new(&jpeg))
-        .unwrap();
-    let description = exif
-        .get_field(exif::Tag::ImageDescription, exif::In::PRIMARY)
-        .unwrap()
-        .display_value()
-        .to_string();
+    let description = exif_description(&jpeg);
     assert!(description.contains("198.51.100.20"), "{description}");
     for absent in [SPOOFED, PROXY] {
         assert!(

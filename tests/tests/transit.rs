@@ -127,6 +127,29 @@ impl TlsSchool {
         out
     }
 
+    /// `mosquitto setup` into `dir`: the plain listener on the school's MQTT
+    /// port for the hub, the TLS one on 127.0.0.2 with `cert`.
+    fn mosquitto_setup(&self, dir: &Path, tls_port: u16, cert: &CertFiles) {
+        hub_ok(
+            &self.school.hub_dir,
+            &[
+                "--mosquitto-dir",
+                dir.to_str().unwrap(),
+                "mosquitto",
+                "setup",
+                "--listen",
+                &format!("127.0.0.1:{}", self.school.mqtt_port),
+                "--tls-listen",
+                &format!("{HUB_IP}:{tls_port}"),
+                "--cert",
+                cert.cert(),
+                "--key",
+                cert.key(),
+            ],
+            None,
+        );
+    }
+
     fn run_device(&self, provision: &Path, label: &str, timeout_secs: u64) -> DeviceRun {
         run_device(provision, &self.path(label), &self.camera, timeout_secs)
     }
@@ -433,24 +456,7 @@ fn mosquitto_confines_each_device_to_its_own_topics() {
     std::fs::create_dir_all(&setup_dir).unwrap();
     let setup = setup_dir.to_str().unwrap();
     let plain = format!("127.0.0.1:{}", s.school.mqtt_port);
-    hub_ok(
-        &s.school.hub_dir,
-        &[
-            "--mosquitto-dir",
-            setup,
-            "mosquitto",
-            "setup",
-            "--listen",
-            &plain,
-            "--tls-listen",
-            &format!("{HUB_IP}:{tls_port}"),
-            "--cert",
-            right.cert(),
-            "--key",
-            right.key(),
-        ],
-        None,
-    );
+    s.mosquitto_setup(&setup_dir, tls_port, &right);
     let first = provisioning(&s.school.provision);
     let second = provisioning(&tls_device);
     let acl = std::fs::read_to_string(setup_dir.join("acl")).unwrap();
@@ -559,28 +565,8 @@ fn devices_refuse_mosquittos_certificate_with_a_wrong_name_or_dates_c32() {
     let device = s.add_device("tls-device", &format!("{HUB_IP}:{tls_port}"), &[]);
     let setup_dir = s.path("mosquitto");
     std::fs::create_dir_all(&setup_dir).unwrap();
-    let plain = format!("127.0.0.1:{}", s.school.mqtt_port);
 
-    let setup = |cert: &CertFiles| {
-        hub_ok(
-            &s.school.hub_dir,
-            &[
-                "--mosquitto-dir",
-                setup_dir.to_str().unwrap(),
-                "mosquitto",
-                "setup",
-                "--listen",
-                &plain,
-                "--tls-listen",
-                &format!("{HUB_IP}:{tls_port}"),
-                "--cert",
-                cert.cert(),
-                "--key",
-                cert.key(),
-            ],
-            None,
-        );
-    };
+    let setup = |cert: &CertFiles| s.mosquitto_setup(&setup_dir, tls_port, cert);
     let run_against_mosquitto = |label: &str| {
         let _mosquitto = Mosquitto::start(
             &setup_dir,
