@@ -615,24 +615,8 @@ fn parse_day(text: &str) -> Result<NaiveDate, String> {
 fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let now = hub.clock.now();
     let proxies: web::client_ip::TrustedProxies = args.trusted_proxies.join(",").parse()?;
-    let web_identity = match (&args.web_cert, &args.web_key) {
-        (Some(cert), Some(key)) => Some(tls::load_server_identity(cert, key, now)?),
-        _ => None,
-    };
-    let mqtt_identity = match (&args.mqtt_cert, &args.mqtt_key) {
-        (Some(cert), Some(key)) => Some(tls::load_server_identity(cert, key, now)?),
-        _ => None,
-    };
-    for (what, identity) in [("web", &web_identity), ("mqtt", &mqtt_identity)] {
-        if let Some(identity) = identity {
-            tracing::info!(
-                certificate = %identity.cert_path.display(),
-                names = ?identity.summary.names,
-                not_after = %identity.summary.not_after,
-                "{what} TLS certificate loaded"
-            );
-        }
-    }
+    let web_identity = server_identity("web", &args.web_cert, &args.web_key, now)?;
+    let mqtt_identity = server_identity("mqtt", &args.mqtt_cert, &args.mqtt_key, now)?;
     let external_ca = args
         .external_broker_ca
         .as_deref()
@@ -652,29 +636,7 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let hub = Arc::new(hub);
 
-        let mut mqtts = None;
-        let broker_link = match args.external_broker {
-            Some(address) => {
-                if external_ca.is_none() && !address.is_loopback() {
-                    tracing::warn!(broker = %address, "the hub speaks plain MQTT to a broker on the network: give --external-broker-ca");
-                }
-                ingest::BrokerLink { address, tls: external_ca }
-            }
-            None => {
-                if !args.mqtt.ip().is_loopback() {
-                    tracing::warn!(mqtt = %args.mqtt, "the embedded broker speaks plain MQTT on a network address: photos are sealed, but logins cross the network in clear text; use --mqtts for devices");
-                }
-                let tls = args.mqtts.zip(mqtt_identity.as_ref());
-                let listening = broker::start_embedded(args.mqtt, tls, hub.accounts.clone(), hub.keys.mqtt_password())?;
-                mqtts = listening.tls;
-                // The hub reaches its own broker over the plain listener.
-                let host = if listening.plain.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listening.plain.ip().to_string() };
-                ingest::BrokerLink {
-                    address: BrokerAddress { host, port: listening.plain.port() },
-                    tls: None,
-                }
-            }
-        };
+        let (broker_link, mqtts) = broker_link(&hub, &args, mqtt_identity.as_ref(), external_ca)?;
 
         let listener = std::net::TcpListener::bind(args.http)
             .with_context(|| format!("cannot listen for HTTP on {}; pick another address with --http", args.http))?;
@@ -729,6 +691,72 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention.abort();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Reads and checks a certificate and key given on the command line, and
+/// logs what it names and until when.
+fn server_identity(
+    what: &str,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<tls::ServerIdentity>> {
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    let identity = tls::load_server_identity(cert, key, now)?;
+    tracing::info!(
+        certificate = %identity.cert_path.display(),
+        names = ?identity.summary.names,
+        not_after = %identity.summary.not_after,
+        "{what} TLS certificate loaded"
+    );
+    Ok(Some(identity))
+}
+
+/// How the hub reaches its broker: an external one as given, or the embedded
+/// one, started here, over its plain loopback listener. Also returns where
+/// the embedded broker's TLS listener is, if it has one.
+fn broker_link(
+    hub: &Arc<Hub>,
+    args: &ServeArgs,
+    mqtt_identity: Option<&tls::ServerIdentity>,
+    external_ca: Option<Arc<rustls::ClientConfig>>,
+) -> anyhow::Result<(ingest::BrokerLink, Option<SocketAddr>)> {
+    if let Some(address) = &args.external_broker {
+        if external_ca.is_none() && !address.is_loopback() {
+            tracing::warn!(broker = %address, "the hub speaks plain MQTT to a broker on the network: give --external-broker-ca");
+        }
+        let link = ingest::BrokerLink {
+            address: address.clone(),
+            tls: external_ca,
+        };
+        return Ok((link, None));
+    }
+
+    if !args.mqtt.ip().is_loopback() {
+        tracing::warn!(mqtt = %args.mqtt, "the embedded broker speaks plain MQTT on a network address: photos are sealed, but logins cross the network in clear text; use --mqtts for devices");
+    }
+    let tls = args.mqtts.zip(mqtt_identity);
+    let listening = broker::start_embedded(
+        args.mqtt,
+        tls,
+        hub.accounts.clone(),
+        hub.keys.mqtt_password(),
+    )?;
+    let host = if listening.plain.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        listening.plain.ip().to_string()
+    };
+    let link = ingest::BrokerLink {
+        address: BrokerAddress {
+            host,
+            port: listening.plain.port(),
+        },
+        tls: None,
+    };
+    Ok((link, listening.tls))
 }
 
 fn run_tls(
