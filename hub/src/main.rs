@@ -132,6 +132,16 @@ struct ServeArgs {
     )]
     web_key: Option<PathBuf>,
 
+    /// A plain-HTTP address (e.g. 0.0.0.0:80) that only redirects browsers to
+    /// the HTTPS page, for parents who type the address without https://.
+    #[arg(
+        long,
+        env = "GUARDIAN_HTTP_REDIRECT",
+        value_name = "ADDR",
+        requires = "web_cert"
+    )]
+    http_redirect: Option<SocketAddr>,
+
     /// Reverse proxies whose X-Forwarded-For names the client: addresses or
     /// networks, repeated or comma-separated (e.g. 10.0.0.5,10.1.0.0/16).
     /// Without any, the client is always the connection's peer.
@@ -641,6 +651,14 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = std::net::TcpListener::bind(args.http)
             .with_context(|| format!("cannot listen for HTTP on {}; pick another address with --http", args.http))?;
         let http = listener.local_addr()?;
+        let redirect = match args.http_redirect {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address}; pick another address with --http-redirect"))?,
+            ),
+            None => None,
+        };
 
         let sms: Arc<dyn sms::SmsSender> =
             Arc::new(sms::FileSmsOutbox::new(&hub.data_dir, hub.clock.clone())?);
@@ -672,6 +690,14 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         guardian_hub::service::notify_ready();
         let watchdog = tokio::spawn(guardian_hub::service::watchdog(hub.clone()));
         let retention = tokio::spawn(retention::purge_periodically(hub.clone()));
+        if let Some(listener) = redirect {
+            tracing::info!(address = %listener.local_addr()?, "plain HTTP redirects to HTTPS");
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, web::redirect::router(http.port())).await {
+                    tracing::error!(%error, "the HTTP redirect stopped");
+                }
+            });
+        }
         let web = async {
             match web_tls {
                 Some(config) => web::serve_tls(listener, state, config).await,

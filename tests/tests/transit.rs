@@ -308,6 +308,7 @@ fn https_get(
 fn the_parents_page_is_served_over_https_with_the_given_certificate() {
     let s = TlsSchool::new();
     let web = s.issue("web", &["guardian.school.test", "127.0.0.1"]);
+    let redirect_port = port_on("127.0.0.1");
     let hub = RunningHub::start_with(
         &s.school.hub_dir,
         &[],
@@ -318,6 +319,8 @@ fn the_parents_page_is_served_over_https_with_the_given_certificate() {
             web.cert(),
             "--web-key",
             web.key(),
+            "--http-redirect",
+            &format!("127.0.0.1:{redirect_port}"),
         ],
     );
     let ca = std::fs::read_to_string(s.school.hub_dir.join("tls/ca.pem")).unwrap();
@@ -326,6 +329,31 @@ fn the_parents_page_is_served_over_https_with_the_given_certificate() {
     let answer = https_get(&address, "127.0.0.1", &ca, "/get_client_ip").unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("{\"ip\":\"127.0.0.1\"}"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "{answer}"
+    );
+
+    // A parent who types the address without https:// is sent there.
+    let mut typed = TcpStream::connect(("127.0.0.1", redirect_port)).unwrap();
+    typed
+        .write_all(
+            b"GET /?lang=es HTTP/1.1\r\nHost: guardian.school.test\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut redirected = String::new();
+    typed.read_to_string(&mut redirected).unwrap();
+    assert!(redirected.starts_with("HTTP/1.1 308"), "{redirected}");
+    let location = format!(
+        "location: https://guardian.school.test:{}/?lang=es",
+        hub.http.port()
+    );
+    assert!(
+        redirected.to_ascii_lowercase().contains(&location),
+        "{redirected}"
+    );
 
     // A name the certificate does not carry is refused by the client.
     let error = https_get(&address, "wrong.school.test", &ca, "/").unwrap_err();

@@ -48,6 +48,7 @@ pub mod origin;
 pub mod originals;
 pub mod pages;
 pub mod photos;
+pub mod redirect;
 pub mod review;
 pub mod session;
 pub mod trace;
@@ -246,7 +247,18 @@ pub async fn serve_tls(
     tls: Arc<rustls::ServerConfig>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Browsers that have seen the page over HTTPS keep to it for a year.
+    let app = router(state)
+        .layer(middleware::map_response(
+            |mut response: axum::response::Response| async {
+                response.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+                response
+            },
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
     axum_server::from_tcp_rustls(listener, config)?
         .serve(app)
