@@ -1,8 +1,8 @@
 //! Encryption in transit and a real broker, with the real binaries: MQTT over
 //! TLS from the embedded broker and from Debian's Mosquitto (case C32), HTTPS
-//! for the parents' page, and the logins and ACLs the hub writes for
-//! Mosquitto. Other hosts are emulated on 127.0.0.2; nothing leaves the
-//! machine.
+//! for the parents' page, the logins and ACLs the hub writes for Mosquitto,
+//! and trusted proxies (case C12). Other hosts are emulated on 127.0.0.2 to
+//! 127.0.0.4; nothing leaves the machine.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -621,4 +621,67 @@ fn devices_refuse_mosquittos_certificate_with_a_wrong_name_or_dates_c32() {
     let stale = run_against_mosquitto("device-expired");
     assert!(stale.stderr.contains("has expired"), "{}", stale.stderr);
     assert!(stored_photo_ids(&s.school.hub_dir).is_empty());
+}
+
+/// `GET /get_client_ip` over plain HTTP from `from` (a loopback address
+/// standing in for another host), with these extra header lines.
+fn client_ip_seen(hub: &RunningHub, from: &str, headers: &str) -> String {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&hub.http.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    write!(
+        stream,
+        "GET /get_client_ip HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[test]
+fn the_served_hub_believes_forwarding_only_from_its_trusted_proxies_c12() {
+    let s = TlsSchool::new();
+    let mqtt = format!("127.0.0.1:{}", s.school.mqtt_port);
+    let hub = RunningHub::start_with(
+        &s.school.hub_dir,
+        &[],
+        &["--mqtt", &mqtt, "--trusted-proxy", "127.0.0.3"],
+    );
+    let forwarded = "X-Forwarded-For: 203.0.113.7, 198.51.100.20\r\n";
+
+    let via_proxy = client_ip_seen(&hub, "127.0.0.3", forwarded);
+    assert!(
+        via_proxy.ends_with("{\"ip\":\"198.51.100.20\"}"),
+        "{via_proxy}"
+    );
+    let direct = client_ip_seen(&hub, "127.0.0.4", forwarded);
+    assert!(direct.ends_with("{\"ip\":\"127.0.0.4\"}"), "{direct}");
+    let junk = client_ip_seen(&hub, "127.0.0.3", "X-Forwarded-For: not-an-ip\r\n");
+    assert!(junk.ends_with("{\"ip\":\"127.0.0.3\"}"), "{junk}");
+    hub.stop();
+
+    // A proxy setting that is no address stops the hub before it serves.
+    let output = hub_cli(
+        &s.school.hub_dir,
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            &mqtt,
+            "--trusted-proxy",
+            "proxy.school.lan",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("\"proxy.school.lan\" is not an IP address"),
+        "{stderr}"
+    );
 }
