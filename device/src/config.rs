@@ -148,12 +148,12 @@ fn choose_broker(
                 source,
             })?,
     };
-    if !broker.is_loopback() {
+    if provisioning.broker_ca.is_none() && !broker.is_loopback() {
         warn!(
             %broker,
             "MQTT runs over plain TCP to a broker on the network: photos stay sealed, \
-             but the MQTT password can be read on the wire; use a broker on this host \
-             or a protected network"
+             but the MQTT password can be read on the wire; provision this device again \
+             from a hub with the Guardian CA (guardian-hub tls init-ca) to use TLS"
         );
     }
     Ok(broker)
