@@ -33,11 +33,15 @@ pub const HUB_CLIENT_ID: &str = "guardian-hub";
 pub enum BrokerError {
     /// The address is taken or not ours. The OS error is in the message and
     /// not chained as a source, so it is printed once.
-    #[error("cannot listen for MQTT on {addr}: {error}; pick another address with --mqtt")]
+    #[error("cannot listen for MQTT on {addr}: {error}; pick another address with {flag}")]
     Bind {
         addr: SocketAddr,
+        flag: &'static str,
         error: std::io::Error,
     },
+
+    #[error("--mqtt and --mqtts are both {0}; give the TLS listener an address of its own")]
+    SameAddress(SocketAddr),
 
     #[error("cannot start the embedded MQTT broker: {0}")]
     Start(String),
@@ -51,8 +55,15 @@ pub fn start_embedded(
     accounts: Accounts,
     hub_password: &str,
 ) -> Result<Listening, BrokerError> {
-    let addr = free_address(listen)?;
-    let tls_addr = tls.map(|(listen, _)| free_address(listen)).transpose()?;
+    if let Some((tls_listen, _)) = tls {
+        if tls_listen == listen {
+            return Err(BrokerError::SameAddress(listen));
+        }
+    }
+    let addr = free_address(listen, "--mqtt")?;
+    let tls_addr = tls
+        .map(|(listen, _)| free_address(listen, "--mqtts"))
+        .transpose()?;
     let hub_password = Zeroizing::new(hub_password.to_owned());
 
     let mut connections = ConnectionSettings {
@@ -157,13 +168,31 @@ fn client_may_connect(
 
 /// Resolves port 0 to a free port and fails early, with a clear message, when
 /// the address is taken (rumqttd would only log it from its own thread).
-fn free_address(listen: SocketAddr) -> Result<SocketAddr, BrokerError> {
-    let probe = TcpListener::bind(listen).map_err(|error| BrokerError::Bind {
+fn free_address(listen: SocketAddr, flag: &'static str) -> Result<SocketAddr, BrokerError> {
+    let bind_error = |error| BrokerError::Bind {
         addr: listen,
+        flag,
         error,
-    })?;
-    probe.local_addr().map_err(|error| BrokerError::Bind {
-        addr: listen,
-        error,
-    })
+    };
+    let probe = TcpListener::bind(listen).map_err(bind_error)?;
+    probe.local_addr().map_err(bind_error)
+}
+
+/// Waits until the broker's thread listens on `addr`, so that the hub's own
+/// first login is not refused (and logged as a problem) at every start.
+pub fn wait_until_listening(addr: SocketAddr, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let target = match addr.ip().is_unspecified() {
+        true => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        false => addr,
+    };
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(200))
+            .is_ok()
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
 }

@@ -525,7 +525,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::anyhow!("{id:?} is not a device id; `guardian-hub device list` shows them")
             })?;
             if fleet::revoke(&hub, device_id, Actor::Operator)? {
-                eprintln!("device {device_id} revoked; the broker refuses it from now on");
+                match &hub.mosquitto_dir {
+                    Some(dir) => eprintln!(
+                        "device {device_id} revoked; its Mosquitto login is removed from {} \
+                         (Mosquitto refuses it once reloaded)",
+                        dir.display()
+                    ),
+                    None => eprintln!(
+                        "device {device_id} revoked; the embedded broker refuses it from now on \
+                         (with Mosquitto, give --mosquitto-dir or run `mosquitto sync`)"
+                    ),
+                }
             } else {
                 eprintln!("device {device_id} was already revoked; nothing changed");
             }
@@ -625,6 +635,9 @@ fn parse_day(text: &str) -> Result<NaiveDate, String> {
 fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let now = hub.clock.now();
     let proxies: web::client_ip::TrustedProxies = args.trusted_proxies.join(",").parse()?;
+    if !proxies.is_empty() {
+        tracing::info!(proxies = ?proxies.networks(), "X-Forwarded-For is believed from these proxies only");
+    }
     let web_identity = server_identity("web", &args.web_cert, &args.web_key, now)?;
     let mqtt_identity = server_identity("mqtt", &args.mqtt_cert, &args.mqtt_key, now)?;
     let external_ca = args
@@ -770,6 +783,8 @@ fn broker_link(
         hub.accounts.clone(),
         hub.keys.mqtt_password(),
     )?;
+    // Only a hint: the ingest keeps retrying (and says so) if it is slower.
+    broker::wait_until_listening(listening.plain, std::time::Duration::from_secs(5));
     let host = if listening.plain.ip().is_unspecified() {
         "127.0.0.1".to_owned()
     } else {
@@ -839,7 +854,8 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
     {
         let tls = match (tls_listen, cert, key) {
             (Some(address), Some(cert), Some(key)) => {
-                tls::load_server_identity(&cert, &key, hub.clock.now())?;
+                // The key is Mosquitto's to read, not the hub's user's.
+                tls::check_certificate(&cert, hub.clock.now())?;
                 Some(mosquitto::TlsListener { address, cert, key })
             }
             _ => None,
@@ -852,10 +868,10 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
             },
         )?;
         eprintln!(
-            "wrote {}; add `include_dir {}` to /etc/mosquitto/mosquitto.conf (or copy it \
-             into /etc/mosquitto/conf.d/) and restart Mosquitto",
+            "wrote {}; link it into Mosquitto's configuration (ln -s {} \
+             /etc/mosquitto/conf.d/guardian.conf) and restart Mosquitto",
             conf.display(),
-            dir.display()
+            conf.display()
         );
     }
     eprintln!(
@@ -904,6 +920,7 @@ fn add_device(
                 .with_context(|| format!("cannot read the broker CA {}", path.display()))?;
             guardian_protocol::broker_tls::parse_ca(&pem)
                 .with_context(|| format!("cannot use the broker CA {}", path.display()))?;
+            tls::check_ca(path, &pem)?;
             Some(pem)
         }
         None => tls::ca_certificate(&hub.data_dir)?,

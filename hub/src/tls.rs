@@ -36,6 +36,10 @@ pub const CA_DAYS: i64 = 20 * 365;
 /// server certificates longer than 398 days, so one default serves both uses.
 pub const SERVER_DAYS: i64 = 397;
 
+/// The longest a certificate the hub issues may be valid: the old public
+/// limit, and far inside the CA's own twenty years.
+pub const MAX_SERVER_DAYS: i64 = 825;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot {action} {}: {error}", path.display())]
@@ -57,8 +61,14 @@ pub enum TlsError {
     )]
     NoCa { path: PathBuf },
 
-    #[error("{name:?} is neither a host name nor an IP address")]
-    BadName { name: String },
+    #[error("{name:?} is neither a host name nor an IP address{hint}")]
+    BadName { name: String, hint: &'static str },
+
+    #[error("the school's name must not be empty")]
+    NoSchool,
+
+    #[error("--cert and --key are the same file ({}); the key would be lost", path.display())]
+    SamePath { path: PathBuf },
 
     #[error("a certificate needs at least one --name (a host name or an IP address)")]
     NoNames,
@@ -125,6 +135,9 @@ pub struct ServerIdentity {
 /// Creates the Guardian CA in `data_dir`. Refuses to replace one: devices
 /// provisioned with the old one would stop trusting the hub.
 pub fn init_ca(data_dir: &Path, school: &str, now: DateTime<Utc>) -> Result<PathBuf, TlsError> {
+    if school.trim().is_empty() {
+        return Err(TlsError::NoSchool);
+    }
     let cert_path = data_dir.join(CA_CERT);
     if cert_path.exists() {
         return Err(TlsError::CaExists { path: cert_path });
@@ -179,19 +192,29 @@ pub fn issue(
     cert_out: &Path,
     key_out: &Path,
 ) -> Result<CertificateSummary, TlsError> {
+    let names: Vec<String> = names.iter().map(|name| name.trim().to_owned()).collect();
     if names.is_empty() {
         return Err(TlsError::NoNames);
     }
-    if !(1..=CA_DAYS).contains(&days) {
-        return Err(TlsError::BadDays { days, max: CA_DAYS });
+    if !(1..=MAX_SERVER_DAYS).contains(&days) {
+        return Err(TlsError::BadDays {
+            days,
+            max: MAX_SERVER_DAYS,
+        });
     }
+    if same_file(cert_out, key_out) {
+        return Err(TlsError::SamePath {
+            path: cert_out.to_path_buf(),
+        });
+    }
+    let subject_names = names
+        .iter()
+        .map(|name| subject_name(name))
+        .collect::<Result<Vec<_>, _>>()?;
     let issuer = load_issuer(data_dir)?;
 
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.subject_alt_names = names
-        .iter()
-        .map(|name| subject_name(name))
-        .collect::<Result<_, _>>()?;
+    params.subject_alt_names = subject_names;
     params.distinguished_name = DistinguishedName::new();
     params
         .distinguished_name
@@ -204,12 +227,81 @@ pub fn issue(
 
     let key = KeyPair::generate()?;
     let certificate = params.signed_by(&key, &issuer)?;
-    write_private(key_out, key.serialize_pem().as_bytes())?;
-    write_public(cert_out, certificate.pem().as_bytes())?;
+
+    // Both files are set aside before either replaces anything, so that a
+    // mistyped folder cannot leave a new key beside the old certificate.
+    let key_file = reserve(key_out)?;
+    let cert_file = reserve(cert_out)?;
+    key_file
+        .write(key.serialize_pem().as_bytes())
+        .map_err(write_error(key_out))?;
+    cert_file
+        .write(certificate.pem().as_bytes())
+        .map_err(write_error(cert_out))?;
+    make_public(cert_out)?;
     Ok(CertificateSummary {
-        names: names.to_vec(),
+        names,
         not_after: now + chrono::Duration::days(days),
     })
+}
+
+/// Whether two paths name the same file, also through `..` or a link.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    let canonical = |path: &Path| {
+        let folder = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty());
+        let folder = folder.map_or_else(|| Path::new(".").canonicalize(), Path::canonicalize);
+        folder
+            .ok()
+            .zip(path.file_name())
+            .map(|(folder, name)| folder.join(name))
+    };
+    matches!((canonical(a), canonical(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// Checks that `pem` (from `path`) starts with a CA certificate: a server's
+/// own certificate pinned as a CA would only fail later, on the device.
+pub fn check_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
+    let bad = |detail: String| TlsError::BadCertificate {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let first = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .ok_or_else(|| TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        })?
+        .map_err(|error| bad(error.to_string()))?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(&first).map_err(|error| bad(error.to_string()))?;
+    if !parsed.is_ca() {
+        return Err(bad(
+            "it is a server's certificate, not a CA's; give the CA that issued it".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and checks a certificate alone: it parses and is valid `now`.
+pub fn check_certificate(
+    cert_path: &Path,
+    now: DateTime<Utc>,
+) -> Result<CertificateSummary, TlsError> {
+    let cert_pem = read(cert_path)?;
+    let leaf = CertificateDer::pem_slice_iter(&cert_pem)
+        .next()
+        .ok_or_else(|| TlsError::NoCertificate {
+            path: cert_path.to_path_buf(),
+        })?
+        .map_err(|error| TlsError::BadCertificate {
+            path: cert_path.to_path_buf(),
+            detail: error.to_string(),
+        })?;
+    summarise(cert_path, &leaf, now)
 }
 
 /// Reads and checks a certificate chain and its key: both parse, the key
@@ -271,10 +363,19 @@ impl ServerIdentity {
 
 fn load_issuer(data_dir: &Path) -> Result<Issuer<'static, KeyPair>, TlsError> {
     let cert_path = data_dir.join(CA_CERT);
-    if !cert_path.exists() {
-        return Err(TlsError::NoCa { path: cert_path });
-    }
-    let cert_pem = String::from_utf8_lossy(&read(&cert_path)?).into_owned();
+    let cert_pem = match fs::read(&cert_path) {
+        Ok(pem) => String::from_utf8_lossy(&pem).into_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(TlsError::NoCa { path: cert_path })
+        }
+        Err(error) => {
+            return Err(TlsError::Io {
+                action: "read",
+                path: cert_path,
+                error,
+            })
+        }
+    };
     let key_path = data_dir.join(CA_KEY);
     let key_pem = zeroize::Zeroizing::new(String::from_utf8_lossy(&read(&key_path)?).into_owned());
     let key = KeyPair::from_pem(&key_pem).map_err(|_| TlsError::NoKey { path: key_path })?;
@@ -285,12 +386,31 @@ fn load_issuer(data_dir: &Path) -> Result<Issuer<'static, KeyPair>, TlsError> {
 }
 
 fn subject_name(name: &str) -> Result<SanType, TlsError> {
-    let bad = || TlsError::BadName {
+    let bad = |hint| TlsError::BadName {
         name: name.to_owned(),
+        hint,
     };
-    let name = name.trim();
     if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        if ip.is_unspecified() {
+            return Err(bad(
+                "; 0.0.0.0 is where a server listens, not an address a device connects to",
+            ));
+        }
         return Ok(SanType::IpAddress(ip));
+    }
+    if !name.is_ascii() {
+        return Err(bad(
+            "; write an international name in its xn-- (punycode) form",
+        ));
+    }
+    // A name whose last label is all digits would be an IP address, and is
+    // no host name: 999.1.1.1 or 1.2.3 are typing slips.
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(bad("; an IP address has four numbers from 0 to 255"));
     }
     let valid = !name.is_empty()
         && name.len() <= 253
@@ -302,10 +422,10 @@ fn subject_name(name: &str) -> Result<SanType, TlsError> {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if !valid {
-        return Err(bad());
+        return Err(bad(""));
     }
     Ok(SanType::DnsName(
-        name.to_ascii_lowercase().try_into().map_err(|_| bad())?,
+        name.to_ascii_lowercase().try_into().map_err(|_| bad(""))?,
     ))
 }
 
@@ -385,20 +505,30 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
-    let io = |error| TlsError::Io {
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |error| TlsError::Io {
         action: "write",
         path: path.to_path_buf(),
         error,
-    };
-    ReservedFile::create(path)
-        .and_then(|file| file.write(contents))
-        .map_err(io)
+    }
+}
+
+/// A private file (0600) set aside beside `path`, replacing it only once written.
+fn reserve(path: &Path) -> Result<ReservedFile, TlsError> {
+    ReservedFile::create(path).map_err(write_error(path))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+    reserve(path)?.write(contents).map_err(write_error(path))
 }
 
 /// Certificates are public: readable by the broker's own user too.
 fn write_public(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     write_private(path, contents)?;
+    make_public(path)
+}
+
+fn make_public(path: &Path) -> Result<(), TlsError> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(|error| TlsError::Io {
         action: "set the permissions of",
         path: path.to_path_buf(),
@@ -430,6 +560,13 @@ mod tests {
 
         let identity = load_server_identity(&cert, &key, now()).unwrap();
         assert_eq!(identity.summary.names, names);
+        assert_eq!(check_certificate(&cert, now()).unwrap().names, names);
+
+        // Only the CA's own certificate can be pinned as a CA.
+        let ca_pem = fs::read_to_string(dir.path().join(CA_CERT)).unwrap();
+        check_ca(&dir.path().join(CA_CERT), &ca_pem).unwrap();
+        let leaf = check_ca(&cert, &fs::read_to_string(&cert).unwrap()).unwrap_err();
+        assert!(leaf.to_string().contains("not a CA's"), "{leaf}");
 
         let later = now() + chrono::Duration::days(31);
         let expired = load_server_identity(&cert, &key, later).unwrap_err();
@@ -455,7 +592,8 @@ mod tests {
     fn the_ca_is_never_replaced_and_names_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.pem");
-        let error = issue(dir.path(), &["hub.local".into()], 30, now(), &out, &out).unwrap_err();
+        let key = dir.path().join("x-key.pem");
+        let error = issue(dir.path(), &["hub.local".into()], 30, now(), &out, &key).unwrap_err();
         assert!(matches!(error, TlsError::NoCa { .. }), "{error}");
 
         init_ca(dir.path(), "CEIP Test", now()).unwrap();
@@ -469,19 +607,44 @@ mod tests {
             "https://hub.local",
             "hub..local",
         ] {
-            let error = issue(dir.path(), &[bad.into()], 30, now(), &out, &out).unwrap_err();
+            let error = issue(dir.path(), &[bad.into()], 30, now(), &out, &key).unwrap_err();
             assert!(
                 matches!(error, TlsError::BadName { .. }),
                 "{bad:?}: {error}"
             );
         }
         assert!(matches!(
-            issue(dir.path(), &[], 30, now(), &out, &out),
+            issue(dir.path(), &[], 30, now(), &out, &key),
             Err(TlsError::NoNames)
         ));
         assert!(matches!(
-            issue(dir.path(), &["hub.local".into()], 0, now(), &out, &out),
+            issue(dir.path(), &["hub.local".into()], 0, now(), &out, &key),
             Err(TlsError::BadDays { .. })
         ));
+        assert!(matches!(
+            init_ca(dir.path(), " ", now()),
+            Err(TlsError::NoSchool)
+        ));
+    }
+
+    #[test]
+    fn a_mistyped_output_never_costs_the_working_key() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        let names = vec![" hub.local ".to_owned()];
+        let cert = dir.path().join("mqtt.pem");
+        let key = dir.path().join("mqtt-key.pem");
+        let issued = issue(dir.path(), &names, 30, now(), &cert, &key).unwrap();
+        assert_eq!(issued.names, ["hub.local"]);
+        let working_key = fs::read(&key).unwrap();
+
+        let same = issue(dir.path(), &names, 30, now(), &key, &key).unwrap_err();
+        assert!(matches!(same, TlsError::SamePath { .. }), "{same}");
+        let typo = dir.path().join("no-such-folder/mqtt.pem");
+        let error = issue(dir.path(), &names, 30, now(), &typo, &key).unwrap_err();
+        assert!(matches!(error, TlsError::Io { .. }), "{error}");
+
+        assert_eq!(fs::read(&key).unwrap(), working_key);
+        load_server_identity(&cert, &key, now()).unwrap();
     }
 }

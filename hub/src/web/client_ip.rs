@@ -51,10 +51,24 @@ impl From<ClientIp> for RequestAddress {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 
-/// A `--trusted-proxy` value that is neither an address nor a network.
+/// A `--trusted-proxy` value the hub will not take.
 #[derive(Debug, thiserror::Error)]
-#[error("trusted proxy {0:?} is not an IP address or a network such as 192.0.2.10 or 10.0.0.0/24")]
-pub struct BadTrustedProxy(String);
+pub enum BadTrustedProxy {
+    #[error(
+        "trusted proxy {0:?} is not an IP address or a network such as 192.0.2.10 or 10.0.0.0/24"
+    )]
+    NotAnAddress(String),
+
+    #[error(
+        "trusted proxy {0:?} covers far more than a school's proxies: any client there could \
+         put any address on the photos it downloads; list the proxies' own addresses"
+    )]
+    TooWide(String),
+}
+
+/// The shortest network prefix believed: a /8 is already a whole private
+/// range (10.0.0.0/8); anything wider reaches into the internet.
+const SHORTEST_PREFIX: u8 = 8;
 
 impl FromStr for TrustedProxies {
     type Err = BadTrustedProxy;
@@ -72,8 +86,11 @@ impl FromStr for TrustedProxies {
                 Err(_) => item
                     .parse::<IpAddr>()
                     .map(|ip| IpNet::from(ip.to_canonical()))
-                    .map_err(|_| BadTrustedProxy(item.to_owned()))?,
+                    .map_err(|_| BadTrustedProxy::NotAnAddress(item.to_owned()))?,
             };
+            if network.prefix_len() < SHORTEST_PREFIX {
+                return Err(BadTrustedProxy::TooWide(item.to_owned()));
+            }
             networks.push(network);
         }
         Ok(Self(networks))
@@ -87,6 +104,11 @@ impl TrustedProxies {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The networks, as written in settings.
+    pub fn networks(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
     }
 
     fn contains(&self, ip: IpAddr) -> bool {
@@ -269,8 +291,18 @@ mod tests {
     #[test]
     fn bad_proxy_settings_are_refused() {
         for bad in ["hub.local", "10.0.0.0/33", "192.0.2.300"] {
-            assert!(bad.parse::<TrustedProxies>().is_err(), "{bad}");
+            assert!(matches!(
+                bad.parse::<TrustedProxies>(),
+                Err(BadTrustedProxy::NotAnAddress(_))
+            ));
         }
+        for wide in ["0.0.0.0/0", "::/0", "128.0.0.0/1", "10.0.0.0/8,0.0.0.0/7"] {
+            assert!(matches!(
+                wide.parse::<TrustedProxies>(),
+                Err(BadTrustedProxy::TooWide(_))
+            ));
+        }
+        assert!("10.0.0.0/8".parse::<TrustedProxies>().is_ok());
         assert!("".parse::<TrustedProxies>().unwrap().is_empty());
     }
 }
