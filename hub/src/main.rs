@@ -633,6 +633,9 @@ fn parse_day(text: &str) -> Result<NaiveDate, String> {
 }
 
 fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Two hubs on one data directory would answer the same devices twice and
+    // race on the same files; the lock lasts as long as this process.
+    let _one_hub = lock_data_dir(&hub.data_dir)?;
     let now = hub.clock.now();
     let proxies: web::client_ip::TrustedProxies = args.trusted_proxies.join(",").parse()?;
     if !proxies.is_empty() {
@@ -684,7 +687,15 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let ingest = tokio::spawn(ingest::run(hub.clone(), broker_link, ready));
         tokio::time::timeout(std::time::Duration::from_secs(15), subscribed)
             .await
-            .map_err(|_| anyhow::anyhow!("the hub could not log in to its MQTT broker on {broker_address} within 15 s"))?
+            .map_err(|_| {
+                let hint = if args.external_broker.is_some() {
+                    "; check the address, that Mosquitto lists the hub's login (mosquitto sync), \
+                     and whether that port speaks TLS (--external-broker-ca)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("the hub could not log in to its MQTT broker on {broker_address} within 15 s{hint}")
+            })?
             .context("the MQTT ingest stopped before it was ready")?;
 
         let scheme = if web_identity.is_some() { "https" } else { "http" };
@@ -730,6 +741,26 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention.abort();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `guardian-hub serve` already runs on {}; stop it first",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// Reads and checks a certificate and key given on the command line, and

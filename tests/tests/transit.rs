@@ -664,6 +664,18 @@ fn the_served_hub_believes_forwarding_only_from_its_trusted_proxies_c12() {
     assert!(junk.ends_with("{\"ip\":\"127.0.0.3\"}"), "{junk}");
     hub.stop();
 
+    // One hub per data directory: a second `serve` stops at once.
+    let hub = RunningHub::start_with(&s.school.hub_dir, &[], &["--mqtt", &mqtt]);
+    let second = hub_cli(
+        &s.school.hub_dir,
+        &["serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(stderr.contains("already runs"), "{stderr}");
+    hub.stop();
+
     // A proxy setting that is no address stops the hub before it serves.
     let output = hub_cli(
         &s.school.hub_dir,
