@@ -21,6 +21,21 @@ pub struct Health {
     pub revoked: bool,
     /// The problem the teacher sees now, in words for an admin.
     pub last_error: Option<String>,
+    /// When the sync worker last went round its loop (it does at least once
+    /// a second); `None` before it starts.
+    pub sync_turn_at: Option<std::time::Instant>,
+}
+
+/// How long the sync worker may be silent before the kiosk stops feeding
+/// systemd's watchdog, so that a hung delivery restarts the device too.
+pub const SYNC_SILENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Health {
+    /// Whether the sync worker still turns (or has not started yet).
+    pub fn sync_alive(&self, now: std::time::Instant) -> bool {
+        self.sync_turn_at
+            .is_none_or(|at| now.saturating_duration_since(at) < SYNC_SILENCE)
+    }
 }
 
 /// [`Health`] behind a lock, cheap to clone.

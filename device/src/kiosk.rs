@@ -179,8 +179,12 @@ impl<C: Camera> Kiosk<C> {
                 return;
             }
             self.redraw();
-            // Only a turn that got this far counts as alive.
-            watchdog.tick(Instant::now());
+            // Only a turn that got this far counts as alive, and only while
+            // the sync worker turns too: a hung delivery also needs a restart.
+            let now = Instant::now();
+            if self.health.lock().sync_alive(now) {
+                watchdog.tick(now);
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! What the device tells systemd (`Type=notify` in guardian-device.service):
 //! READY=1 once its main loop runs, and WATCHDOG=1 from the turns of that
-//! loop. A loop stuck on the camera, the screen or the disk stops the pings,
-//! and systemd restarts the device when `WatchdogSec=` passes without one.
+//! loop. A loop stuck on the camera, the screen or the disk stops the pings
+//! (and the kiosk also stops them when the sync worker falls silent), and
+//! systemd restarts the device when `WatchdogSec=` passes without one.
 //!
 //! Outside systemd (no `NOTIFY_SOCKET`) nothing is sent.
 

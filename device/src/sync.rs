@@ -137,6 +137,7 @@ impl Worker {
         self.settings.health.lock().revoked = revoked;
 
         loop {
+            self.settings.health.lock().sync_turn_at = Some(std::time::Instant::now());
             tokio::select! {
                 event = self.link.events.recv() => match event {
                     Some(LinkEvent::Connected) => self.on_connected().await?,
