@@ -155,6 +155,16 @@ impl TlsSchool {
     }
 }
 
+/// Runs `serve` on loopback with these extra options, expects it to stop
+/// with an error, and returns what it printed.
+fn serve_refused(hub_dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let output = hub_cli(hub_dir, &args, None);
+    assert!(!output.status.success(), "serve {extra:?} started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn provisioning(path: &Path) -> Provisioning {
     Provisioning::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -236,14 +246,9 @@ fn the_embedded_broker_serves_devices_over_tls_and_refuses_wrong_names_c32() {
 fn the_hub_refuses_to_serve_an_expired_certificate_c32() {
     let s = TlsSchool::new();
     let expired = s.expired("expired", HUB_IP);
-    let output = hub_cli(
+    let stderr = serve_refused(
         &s.school.hub_dir,
         &[
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--mqtt",
-            "127.0.0.1:0",
             "--mqtts",
             &format!("{HUB_IP}:0"),
             "--mqtt-cert",
@@ -251,10 +256,7 @@ fn the_hub_refuses_to_serve_an_expired_certificate_c32() {
             "--mqtt-key",
             expired.key(),
         ],
-        None,
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
     assert!(stderr.contains("expired on 2021-01-01"), "{stderr}");
 
     // Plain MQTT to a network address is refused when registering a device
@@ -666,32 +668,12 @@ fn the_served_hub_believes_forwarding_only_from_its_trusted_proxies_c12() {
 
     // One hub per data directory: a second `serve` stops at once.
     let hub = RunningHub::start_with(&s.school.hub_dir, &[], &["--mqtt", &mqtt]);
-    let second = hub_cli(
-        &s.school.hub_dir,
-        &["serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"],
-        None,
-    );
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success());
+    let stderr = serve_refused(&s.school.hub_dir, &[]);
     assert!(stderr.contains("already runs"), "{stderr}");
     hub.stop();
 
     // A proxy setting that is no address stops the hub before it serves.
-    let output = hub_cli(
-        &s.school.hub_dir,
-        &[
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--mqtt",
-            &mqtt,
-            "--trusted-proxy",
-            "proxy.school.lan",
-        ],
-        None,
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = serve_refused(&s.school.hub_dir, &["--trusted-proxy", "proxy.school.lan"]);
     assert!(
         stderr.contains("\"proxy.school.lan\" is not an IP address"),
         "{stderr}"
