@@ -140,6 +140,14 @@ impl ReservedFile {
     /// Creates the temporary file; fails if the folder of `path` is missing
     /// or not writable.
     pub fn create(path: &Path) -> std::io::Result<Self> {
+        // Renaming a file onto a folder fails only at the end, after any
+        // other file reserved beside this one may already have been placed.
+        if path.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a folder; give a file name in it",
+            ));
+        }
         let temporary = temporary_sibling(path);
         let file = fs::OpenOptions::new()
             .write(true)

@@ -9,14 +9,14 @@
 //! CA on its machines.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -61,14 +61,28 @@ pub enum TlsError {
     )]
     NoCa { path: PathBuf },
 
-    #[error("{name:?} is neither a host name nor an IP address{hint}")]
-    BadName { name: String, hint: &'static str },
+    #[error("{name:?} cannot name this server in a certificate: {reason}")]
+    BadName { name: String, reason: &'static str },
 
     #[error("the school's name must not be empty")]
     NoSchool,
 
     #[error("--cert and --key are the same file ({}); the key would be lost", path.display())]
     SamePath { path: PathBuf },
+
+    #[error(
+        "{} is the Guardian CA's own file; write the certificate and key elsewhere \
+         (e.g. /etc/guardian/tls/)",
+        path.display()
+    )]
+    CaPath { path: PathBuf },
+
+    #[error(
+        "the key {} does not belong to the Guardian CA {}; restore both from the same backup",
+        key.display(),
+        cert.display()
+    )]
+    CaKeyMismatch { cert: PathBuf, key: PathBuf },
 
     #[error("a certificate needs at least one --name (a host name or an IP address)")]
     NoNames,
@@ -87,6 +101,13 @@ pub enum TlsError {
 
     #[error("{} is not a certificate Guardian can read: {detail}", path.display())]
     BadCertificate { path: PathBuf, detail: String },
+
+    #[error(
+        "{} is a server's certificate, not a CA's; give the CA that issued it \
+         (for the Guardian CA, `guardian-hub tls show-ca` prints it)",
+        path.display()
+    )]
+    NotCa { path: PathBuf },
 
     #[error(
         "the certificate {} expired on {not_after}; issue a new one (`guardian-hub tls issue`)",
@@ -113,6 +134,10 @@ pub enum TlsError {
         detail: String,
     },
 }
+
+/// From how many days before its end a served certificate is reported as
+/// due for renewal.
+pub const RENEW_WITHIN_DAYS: i64 = 30;
 
 /// What a certificate says about itself, for the log and the operator.
 #[derive(Debug, Clone)]
@@ -142,12 +167,18 @@ pub fn init_ca(data_dir: &Path, school: &str, now: DateTime<Utc>) -> Result<Path
     if cert_path.exists() {
         return Err(TlsError::CaExists { path: cert_path });
     }
+    // The data directory may not exist yet at install time; whatever is
+    // created here is the hub's alone.
     let folder = data_dir.join("tls");
-    fs::create_dir_all(&folder).map_err(|error| TlsError::Io {
-        action: "create",
-        path: folder.clone(),
-        error,
-    })?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&folder)
+        .map_err(|error| TlsError::Io {
+            action: "create",
+            path: folder.clone(),
+            error,
+        })?;
 
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name = DistinguishedName::new();
@@ -206,6 +237,16 @@ pub fn issue(
         return Err(TlsError::SamePath {
             path: cert_out.to_path_buf(),
         });
+    }
+    for out in [cert_out, key_out] {
+        let is_ca_file = [CA_CERT, CA_KEY]
+            .iter()
+            .any(|ca_file| same_file(out, &data_dir.join(ca_file)));
+        if is_ca_file {
+            return Err(TlsError::CaPath {
+                path: out.to_path_buf(),
+            });
+        }
     }
     let subject_names = names
         .iter()
@@ -279,9 +320,9 @@ pub fn check_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
     let (_, parsed) =
         x509_parser::parse_x509_certificate(&first).map_err(|error| bad(error.to_string()))?;
     if !parsed.is_ca() {
-        return Err(bad(
-            "it is a server's certificate, not a CA's; give the CA that issued it".to_owned(),
-        ));
+        return Err(TlsError::NotCa {
+            path: path.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -340,6 +381,39 @@ pub fn load_server_identity(
     Ok(identity)
 }
 
+impl CertificateSummary {
+    /// The whole days left before the certificate ends, once that is within
+    /// [`RENEW_WITHIN_DAYS`]; `None` while renewal can wait.
+    pub fn days_left_to_renew(&self, now: DateTime<Utc>) -> Option<i64> {
+        let left = (self.not_after - now).num_days();
+        (left <= RENEW_WITHIN_DAYS).then_some(left.max(0))
+    }
+}
+
+/// Warns in the log once a day (and at once) about every served certificate
+/// that is due for renewal: the hub loads certificates at start, so an
+/// expired one would keep being served until a restart refuses it.
+pub async fn remind_renewals(
+    clock: Arc<dyn crate::clock::Clock>,
+    certificates: Vec<(PathBuf, CertificateSummary)>,
+) {
+    let mut days = tokio::time::interval(std::time::Duration::from_secs(24 * 60 * 60));
+    loop {
+        days.tick().await;
+        let now = clock.now();
+        for (path, summary) in &certificates {
+            if let Some(days_left) = summary.days_left_to_renew(now) {
+                tracing::warn!(
+                    certificate = %path.display(),
+                    days_left,
+                    not_after = %summary.not_after,
+                    "certificate due for renewal: issue a new one and restart the hub"
+                );
+            }
+        }
+    }
+}
+
 impl ServerIdentity {
     /// A rustls server configuration for this identity, offering `alpn`.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
@@ -378,29 +452,53 @@ fn load_issuer(data_dir: &Path) -> Result<Issuer<'static, KeyPair>, TlsError> {
     };
     let key_path = data_dir.join(CA_KEY);
     let key_pem = zeroize::Zeroizing::new(String::from_utf8_lossy(&read(&key_path)?).into_owned());
-    let key = KeyPair::from_pem(&key_pem).map_err(|_| TlsError::NoKey { path: key_path })?;
-    Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|error| TlsError::BadCertificate {
-        path: cert_path,
-        detail: error.to_string(),
-    })
+    let key = KeyPair::from_pem(&key_pem).map_err(|_| TlsError::NoKey {
+        path: key_path.clone(),
+    })?;
+
+    // rcgen would sign with any key; a certificate signed by a key that is
+    // not the CA's would be refused by every device, so check the pair here.
+    let bad_cert = |detail: String| TlsError::BadCertificate {
+        path: cert_path.clone(),
+        detail,
+    };
+    let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|error| bad_cert(error.to_string()))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der)
+        .map_err(|error| bad_cert(error.to_string()))?;
+    if parsed.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(TlsError::CaKeyMismatch {
+            cert: cert_path,
+            key: key_path,
+        });
+    }
+
+    Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|error| bad_cert(error.to_string()))
 }
 
 fn subject_name(name: &str) -> Result<SanType, TlsError> {
-    let bad = |hint| TlsError::BadName {
+    let bad = |reason| TlsError::BadName {
         name: name.to_owned(),
-        hint,
+        reason,
     };
     if let Ok(ip) = name.parse::<std::net::IpAddr>() {
         if ip.is_unspecified() {
             return Err(bad(
-                "; 0.0.0.0 is where a server listens, not an address a device connects to",
+                "0.0.0.0 and :: are where a server listens, not an address a device connects to",
             ));
         }
         return Ok(SanType::IpAddress(ip));
     }
+    if name.parse::<std::net::SocketAddr>().is_ok()
+        || name
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
+    {
+        return Err(bad("give the name or address without its port"));
+    }
     if !name.is_ascii() {
         return Err(bad(
-            "; write an international name in its xn-- (punycode) form",
+            "write an international name in its xn-- (punycode) form",
         ));
     }
     // A name whose last label is all digits would be an IP address, and is
@@ -410,8 +508,9 @@ fn subject_name(name: &str) -> Result<SanType, TlsError> {
         .next()
         .is_some_and(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_digit()))
     {
-        return Err(bad("; an IP address has four numbers from 0 to 255"));
+        return Err(bad("an IP address has four numbers from 0 to 255"));
     }
+    let neither = "it is neither a host name nor an IP address";
     let valid = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -422,10 +521,12 @@ fn subject_name(name: &str) -> Result<SanType, TlsError> {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if !valid {
-        return Err(bad(""));
+        return Err(bad(neither));
     }
     Ok(SanType::DnsName(
-        name.to_ascii_lowercase().try_into().map_err(|_| bad(""))?,
+        name.to_ascii_lowercase()
+            .try_into()
+            .map_err(|_| bad(neither))?,
     ))
 }
 
@@ -566,7 +667,14 @@ mod tests {
         let ca_pem = fs::read_to_string(dir.path().join(CA_CERT)).unwrap();
         check_ca(&dir.path().join(CA_CERT), &ca_pem).unwrap();
         let leaf = check_ca(&cert, &fs::read_to_string(&cert).unwrap()).unwrap_err();
-        assert!(leaf.to_string().contains("not a CA's"), "{leaf}");
+        assert!(matches!(leaf, TlsError::NotCa { .. }), "{leaf}");
+
+        assert_eq!(identity.summary.days_left_to_renew(now()), Some(30));
+        let soon = now() + chrono::Duration::days(20);
+        assert_eq!(identity.summary.days_left_to_renew(soon), Some(10));
+        let (long_cert, long_key) = (dir.path().join("long.pem"), dir.path().join("long-key.pem"));
+        let long = issue(dir.path(), &names, 397, now(), &long_cert, &long_key).unwrap();
+        assert_eq!(long.days_left_to_renew(now()), None);
 
         let later = now() + chrono::Duration::days(31);
         let expired = load_server_identity(&cert, &key, later).unwrap_err();
@@ -606,6 +714,11 @@ mod tests {
             "-hub.local",
             "https://hub.local",
             "hub..local",
+            "0.0.0.0",
+            "::",
+            "192.168.1.10:8883",
+            "hub.local:8883",
+            "999.1.1.1",
         ] {
             let error = issue(dir.path(), &[bad.into()], 30, now(), &out, &key).unwrap_err();
             assert!(
@@ -613,6 +726,16 @@ mod tests {
                 "{bad:?}: {error}"
             );
         }
+        let with_port = issue(
+            dir.path(),
+            &["192.168.1.10:8883".into()],
+            30,
+            now(),
+            &out,
+            &key,
+        );
+        let with_port = with_port.unwrap_err().to_string();
+        assert!(with_port.contains("without its port"), "{with_port}");
         assert!(matches!(
             issue(dir.path(), &[], 30, now(), &out, &key),
             Err(TlsError::NoNames)
@@ -643,8 +766,43 @@ mod tests {
         let typo = dir.path().join("no-such-folder/mqtt.pem");
         let error = issue(dir.path(), &names, 30, now(), &typo, &key).unwrap_err();
         assert!(matches!(error, TlsError::Io { .. }), "{error}");
+        let folder = dir.path().join("tls-folder");
+        fs::create_dir(&folder).unwrap();
+        let error = issue(dir.path(), &names, 30, now(), &folder, &key).unwrap_err();
+        assert!(matches!(error, TlsError::Io { .. }), "{error}");
+        let error = issue(dir.path(), &names, 30, now(), &cert, &folder).unwrap_err();
+        assert!(matches!(error, TlsError::Io { .. }), "{error}");
 
         assert_eq!(fs::read(&key).unwrap(), working_key);
         load_server_identity(&cert, &key, now()).unwrap();
+    }
+
+    #[test]
+    fn the_ca_files_cannot_be_overwritten_and_a_foreign_ca_key_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        let ca_key = fs::read(dir.path().join(CA_KEY)).unwrap();
+        let names = vec!["hub.local".to_owned()];
+        let cert = dir.path().join("mqtt.pem");
+        let key = dir.path().join("mqtt-key.pem");
+
+        let through_dots = dir.path().join("tls/../tls/ca-key.pem");
+        for (cert_out, key_out) in [
+            (&cert, &dir.path().join(CA_KEY)),
+            (&dir.path().join(CA_CERT), &key),
+            (&cert, &through_dots),
+        ] {
+            let error = issue(dir.path(), &names, 30, now(), cert_out, key_out).unwrap_err();
+            assert!(matches!(error, TlsError::CaPath { .. }), "{error}");
+        }
+        assert_eq!(fs::read(dir.path().join(CA_KEY)).unwrap(), ca_key);
+
+        // A key restored from another hub's backup is named, not used.
+        let other = tempfile::tempdir().unwrap();
+        init_ca(other.path(), "CEIP Other", now()).unwrap();
+        fs::copy(other.path().join(CA_KEY), dir.path().join(CA_KEY)).unwrap();
+        let error = issue(dir.path(), &names, 30, now(), &cert, &key).unwrap_err();
+        assert!(matches!(error, TlsError::CaKeyMismatch { .. }), "{error}");
+        assert!(!cert.exists() && !key.exists());
     }
 }
