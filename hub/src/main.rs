@@ -134,13 +134,14 @@ struct ServeArgs {
 
     /// A plain-HTTP address (e.g. 0.0.0.0:80) that only redirects browsers to
     /// the HTTPS page, for parents who type the address without https://.
+    /// `off` turns off a default set by the service's unit.
     #[arg(
         long,
         env = "GUARDIAN_HTTP_REDIRECT",
-        value_name = "ADDR",
+        value_name = "ADDR|off",
         requires = "web_cert"
     )]
-    http_redirect: Option<SocketAddr>,
+    http_redirect: Option<OrOff<SocketAddr>>,
 
     /// Reverse proxies whose X-Forwarded-For names the client: addresses or
     /// networks, repeated or comma-separated (e.g. 10.0.0.5,10.1.0.0/16).
@@ -230,6 +231,34 @@ enum TlsCommand {
     /// Prints the Guardian CA's certificate, for a school machine or browser
     /// that should trust it.
     ShowCa,
+}
+
+/// A setting that an environment file can switch off (`off`, or nothing
+/// after the `=`) where the systemd unit gives it a default.
+#[derive(Debug, Clone, Copy)]
+enum OrOff<T> {
+    Off,
+    On(T),
+}
+
+impl<T> OrOff<T> {
+    fn on(self) -> Option<T> {
+        match self {
+            Self::Off => None,
+            Self::On(value) => Some(value),
+        }
+    }
+}
+
+impl<T: std::str::FromStr> std::str::FromStr for OrOff<T> {
+    type Err = T::Err;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "" | "off" => Ok(Self::Off),
+            value => value.parse().map(Self::On),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -423,9 +452,10 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
-    // A missing .env is normal; a broken one should not stop the hub silently.
+    // A missing .env is normal, and so is a folder the hub's user may not look
+    // into (root's home, under runuser); a broken one deserves a word.
     if let Err(error) = dotenvy::dotenv() {
-        if !error.not_found() {
+        if !error.not_found() && !in_closed_folder(&error) {
             eprintln!("warning: ignoring .env: {error}");
         }
     }
@@ -667,7 +697,7 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = std::net::TcpListener::bind(args.http)
             .with_context(|| format!("cannot listen for HTTP on {}; pick another address with --http", args.http))?;
         let http = listener.local_addr()?;
-        let redirect = match args.http_redirect {
+        let redirect = match args.http_redirect.and_then(OrOff::on) {
             Some(address) => Some(
                 tokio::net::TcpListener::bind(address)
                     .await
@@ -714,6 +744,12 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         guardian_hub::service::notify_ready();
         let watchdog = tokio::spawn(guardian_hub::service::watchdog(hub.clone()));
         let retention = tokio::spawn(retention::purge_periodically(hub.clone()));
+        let served_certificates = [&web_identity, &mqtt_identity]
+            .into_iter()
+            .flatten()
+            .map(|identity| (identity.cert_path.clone(), identity.summary.clone()))
+            .collect();
+        let renewals = tokio::spawn(tls::remind_renewals(hub.clock.clone(), served_certificates));
         if let Some(listener) = redirect {
             tracing::info!(address = %listener.local_addr()?, "plain HTTP redirects to HTTPS");
             tokio::spawn(async move {
@@ -739,6 +775,7 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         watchdog.abort();
         ingest.abort();
         retention.abort();
+        renewals.abort();
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -814,8 +851,6 @@ fn broker_link(
         hub.accounts.clone(),
         hub.keys.mqtt_password(),
     )?;
-    // Only a hint: the ingest keeps retrying (and says so) if it is slower.
-    broker::wait_until_listening(listening.plain, std::time::Duration::from_secs(5));
     let host = if listening.plain.ip().is_unspecified() {
         "127.0.0.1".to_owned()
     } else {
@@ -838,7 +873,6 @@ fn run_tls(
 ) -> anyhow::Result<ExitCode> {
     match command {
         TlsCommand::InitCa { school } => {
-            guardian_hub::keys::create_private_dir(data_dir)?;
             let path = tls::init_ca(data_dir, school.trim(), now)?;
             eprintln!(
                 "Guardian CA created: {} (its key stays beside it, mode 0600); devices \
@@ -875,29 +909,44 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
             "say where Mosquitto's files go with --mosquitto-dir DIR (or GUARDIAN_MOSQUITTO_DIR)"
         );
     };
-    let written = mosquitto::write_logins(hub, dir)?;
-    if let MosquittoCommand::Setup {
-        listen,
-        tls_listen,
-        cert,
-        key,
-    } = command
-    {
-        let tls = match (tls_listen, cert, key) {
-            (Some(address), Some(cert), Some(key)) => {
-                // The key is Mosquitto's to read, not the hub's user's.
-                tls::check_certificate(&cert, hub.clock.now())?;
-                Some(mosquitto::TlsListener { address, cert, key })
-            }
-            _ => None,
-        };
-        let conf = mosquitto::write_config(
-            dir,
-            &mosquitto::Listeners {
+    // Mosquitto runs from / as a service: every path in its configuration
+    // must stand on its own.
+    let absolute =
+        |path: &Path| std::path::absolute(path).context("cannot read the current folder");
+    let dir = absolute(dir)?;
+
+    // Everything is checked before any file is replaced, so that a refused
+    // setup leaves Mosquitto's running configuration as it was.
+    let listeners = match command {
+        MosquittoCommand::Setup {
+            listen,
+            tls_listen,
+            cert,
+            key,
+        } => {
+            let tls = match (tls_listen, cert, key) {
+                (Some(address), Some(cert), Some(key)) => {
+                    // The key is Mosquitto's to read, not the hub's user's.
+                    tls::check_certificate(&cert, hub.clock.now())?;
+                    Some(mosquitto::TlsListener {
+                        address,
+                        cert: absolute(&cert)?,
+                        key: absolute(&key)?,
+                    })
+                }
+                _ => None,
+            };
+            Some(mosquitto::Listeners {
                 plain: Some(listen),
                 tls,
-            },
-        )?;
+            })
+        }
+        MosquittoCommand::Sync => None,
+    };
+
+    let written = mosquitto::write_logins(hub, &dir)?;
+    if let Some(listeners) = listeners {
+        let conf = mosquitto::write_config(&dir, &listeners)?;
         eprintln!(
             "wrote {}; link it into Mosquitto's configuration (ln -s {} \
              /etc/mosquitto/conf.d/guardian.conf) and restart Mosquitto",
@@ -918,6 +967,14 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether dotenvy failed only because the working folder cannot be searched,
+/// so that whether a .env is there at all cannot be known.
+fn in_closed_folder(error: &dotenvy::Error) -> bool {
+    matches!(error, dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied)
+        && std::fs::symlink_metadata(".env")
+            .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 async fn shutdown_signal() {
@@ -1151,4 +1208,20 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_default_can_be_switched_off() {
+        for off in ["off", "", " "] {
+            let parsed: OrOff<SocketAddr> = off.parse().unwrap();
+            assert!(parsed.on().is_none(), "{off:?}");
+        }
+        let on: OrOff<SocketAddr> = "0.0.0.0:80".parse().unwrap();
+        assert_eq!(on.on(), Some("0.0.0.0:80".parse().unwrap()));
+        assert!("of".parse::<OrOff<SocketAddr>>().is_err());
+    }
 }
