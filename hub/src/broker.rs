@@ -60,10 +60,15 @@ pub fn start_embedded(
             return Err(BrokerError::SameAddress(listen));
         }
     }
-    let addr = free_address(listen, "--mqtt")?;
-    let tls_addr = tls
-        .map(|(listen, _)| free_address(listen, "--mqtts"))
+    // Both probes are held at once, so that two addresses sharing a port
+    // (127.0.0.1:1883 and 0.0.0.0:1883) clash here and not in rumqttd's thread.
+    let plain_probe = probe(listen, "--mqtt")?;
+    let tls_probe = tls
+        .map(|(listen, _)| probe(listen, "--mqtts"))
         .transpose()?;
+    let addr = plain_probe.0;
+    let tls_addr = tls_probe.as_ref().map(|(addr, _)| *addr);
+    drop((plain_probe, tls_probe));
     let hub_password = Zeroizing::new(hub_password.to_owned());
 
     let mut connections = ConnectionSettings {
@@ -166,33 +171,16 @@ fn client_may_connect(
     client_id == device_id && accounts.check_device_mqtt_login(username, password)
 }
 
-/// Resolves port 0 to a free port and fails early, with a clear message, when
-/// the address is taken (rumqttd would only log it from its own thread).
-fn free_address(listen: SocketAddr, flag: &'static str) -> Result<SocketAddr, BrokerError> {
+/// Binds `listen` to resolve port 0 to a free port and to fail early, with a
+/// clear message, when the address is taken (rumqttd would only log it from
+/// its own thread). The listener is dropped before rumqttd binds the address.
+fn probe(listen: SocketAddr, flag: &'static str) -> Result<(SocketAddr, TcpListener), BrokerError> {
     let bind_error = |error| BrokerError::Bind {
         addr: listen,
         flag,
         error,
     };
-    let probe = TcpListener::bind(listen).map_err(bind_error)?;
-    probe.local_addr().map_err(bind_error)
-}
-
-/// Waits until the broker's thread listens on `addr`, so that the hub's own
-/// first login is not refused (and logged as a problem) at every start.
-pub fn wait_until_listening(addr: SocketAddr, within: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    let target = match addr.ip().is_unspecified() {
-        true => SocketAddr::from(([127, 0, 0, 1], addr.port())),
-        false => addr,
-    };
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(200))
-            .is_ok()
-        {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    false
+    let listener = TcpListener::bind(listen).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((addr, listener))
 }

@@ -75,10 +75,13 @@ pub async fn run(hub: Arc<Hub>, broker: BrokerLink, ready: tokio::sync::oneshot:
 
     let (client, mut events) = AsyncClient::new(options, 64);
     let mut backoff = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let mut connected_once = false;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = Duration::from_millis(200);
+                connected_once = true;
                 tracing::info!("hub connected to the mqtt broker");
                 let filters = [topics::ALL_PHOTOS, topics::ALL_STATUS]
                     .map(|path| rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce));
@@ -123,7 +126,13 @@ pub async fn run(hub: Arc<Hub>, broker: BrokerLink, ready: tokio::sync::oneshot:
             }
             Ok(_) => {}
             Err(error) => {
+                let broker_starting = !connected_once
+                    && started.elapsed() < BROKER_START_GRACE
+                    && is_refused_connection(&error);
                 match guardian_protocol::broker_tls::explain_failure(&broker.address.host, &error) {
+                    None if broker_starting => {
+                        tracing::debug!(broker = %broker.address, "the broker is not listening yet")
+                    }
                     Some(reason) => {
                         tracing::error!(broker = %broker.address, %reason, retry_in_ms = backoff.as_millis() as u64, "the broker's TLS was refused")
                     }
@@ -136,6 +145,15 @@ pub async fn run(hub: Arc<Hub>, broker: BrokerLink, ready: tokio::sync::oneshot:
             }
         }
     }
+}
+
+/// How long after start a broker that refuses connections is taken to be
+/// still starting (the embedded one binds from its own thread) rather than a
+/// problem worth a warning.
+const BROKER_START_GRACE: Duration = Duration::from_secs(5);
+
+fn is_refused_connection(error: &rumqttc::ConnectionError) -> bool {
+    matches!(error, rumqttc::ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// How the hub reaches its broker: the embedded one over loopback, or an

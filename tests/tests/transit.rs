@@ -211,7 +211,15 @@ fn the_embedded_broker_serves_devices_over_tls_and_refuses_wrong_names_c32() {
 
     // One that names the address the device uses: delivered.
     let right = s.issue("hub-ip", &["hub.local", HUB_IP]);
+    let hub_log = s.school.hub_dir.with_extension("serve.log");
+    let earlier_log = std::fs::read_to_string(&hub_log).map_or(0, |log| log.len());
     let hub = serve(&right);
+    let start_log = hub.log().split_off(earlier_log);
+    // (The development SMS outbox warns at every start, on purpose.)
+    assert!(
+        !start_log.contains("ERROR") && !start_log.contains("mqtt connection problem"),
+        "a clean start logs no problem:\n{start_log}"
+    );
     let run = s.run_device(&device, "device-ok", 120);
     assert_eq!(run.code, Some(0), "{}\nhub: {}", run.stderr, hub.log());
     let captured: Vec<String> = run.captured().into_iter().map(|(id, _)| id).collect();
@@ -283,6 +291,37 @@ fn the_hub_refuses_to_serve_an_expired_certificate_c32() {
     assert!(!refused.status.success());
     assert!(stderr.contains("must not speak plain MQTT"), "{stderr}");
     assert!(!out.exists());
+}
+
+#[test]
+fn two_listeners_sharing_a_port_are_refused_before_the_hub_starts() {
+    let s = TlsSchool::new();
+    let cert = s.issue("shared-port", &[HUB_IP]);
+    let port = port_on("127.0.0.1");
+    let output = hub_cli(
+        &s.school.hub_dir,
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            &format!("127.0.0.1:{port}"),
+            "--mqtts",
+            &format!("0.0.0.0:{port}"),
+            "--mqtt-cert",
+            cert.cert(),
+            "--mqtt-key",
+            cert.key(),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen for MQTT on 0.0.0.0:{port}"))
+            && stderr.contains("--mqtts"),
+        "{stderr}"
+    );
 }
 
 /// `GET path` over HTTPS, trusting only `ca_pem`, checking the certificate
