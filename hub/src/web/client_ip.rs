@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::Json;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -66,9 +66,13 @@ pub enum BadTrustedProxy {
     TooWide(String),
 }
 
-/// The shortest network prefix believed: a /8 is already a whole private
-/// range (10.0.0.0/8); anything wider reaches into the internet.
-const SHORTEST_PREFIX: u8 = 8;
+/// The shortest IPv4 prefix believed: a /8 is already a whole private range
+/// (10.0.0.0/8); anything wider reaches into the internet.
+const SHORTEST_V4_PREFIX: u8 = 8;
+
+/// The shortest IPv6 prefix believed: a /32 is what a whole internet provider
+/// is given, far more than any school's site (a /48).
+const SHORTEST_V6_PREFIX: u8 = 32;
 
 impl FromStr for TrustedProxies {
     type Err = BadTrustedProxy;
@@ -88,12 +92,29 @@ impl FromStr for TrustedProxies {
                     .map(|ip| IpNet::from(ip.to_canonical()))
                     .map_err(|_| BadTrustedProxy::NotAnAddress(item.to_owned()))?,
             };
-            if network.prefix_len() < SHORTEST_PREFIX {
+            let network = as_ipv4_where_mapped(network);
+            let shortest = match network {
+                IpNet::V4(_) => SHORTEST_V4_PREFIX,
+                IpNet::V6(_) => SHORTEST_V6_PREFIX,
+            };
+            if network.prefix_len() < shortest {
                 return Err(BadTrustedProxy::TooWide(item.to_owned()));
             }
             networks.push(network);
         }
         Ok(Self(networks))
+    }
+}
+
+/// Peers are compared as plain IPv4 (`::ffff:192.0.2.10` is 192.0.2.10), so
+/// a network written in the mapped form must be too, or it would match nothing.
+fn as_ipv4_where_mapped(network: IpNet) -> IpNet {
+    let IpNet::V6(v6) = network else {
+        return network;
+    };
+    match (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+        (Some(v4), Some(prefix)) => Ipv4Net::new(v4, prefix).map_or(network, IpNet::V4),
+        _ => network,
     }
 }
 
@@ -277,6 +298,12 @@ mod tests {
         assert_eq!(got.chosen, ip("198.51.100.20"));
         let got = proxies.client_of(ip("192.0.2.10"), &headers(&["[2001:db8::1]:80"]));
         assert_eq!(got.chosen, ip("2001:db8::1"));
+
+        // A network written in the mapped form matches the plain IPv4 peer.
+        let mapped: TrustedProxies = "::ffff:192.0.2.0/120".parse().unwrap();
+        assert_eq!(mapped.networks(), ["192.0.2.0/24"]);
+        let got = mapped.client_of(ip("192.0.2.10"), &headers(&["198.51.100.20"]));
+        assert_eq!(got.chosen, ip("198.51.100.20"));
     }
 
     #[test]
@@ -296,13 +323,22 @@ mod tests {
                 Err(BadTrustedProxy::NotAnAddress(_))
             ));
         }
-        for wide in ["0.0.0.0/0", "::/0", "128.0.0.0/1", "10.0.0.0/8,0.0.0.0/7"] {
+        for wide in [
+            "0.0.0.0/0",
+            "::/0",
+            "128.0.0.0/1",
+            "10.0.0.0/8,0.0.0.0/7",
+            "2000::/8",
+            "2001:db8::/31",
+            "::ffff:0.0.0.0/96",
+        ] {
             assert!(matches!(
                 wide.parse::<TrustedProxies>(),
                 Err(BadTrustedProxy::TooWide(_))
             ));
         }
         assert!("10.0.0.0/8".parse::<TrustedProxies>().is_ok());
+        assert!("2001:db8::/32".parse::<TrustedProxies>().is_ok());
         assert!("".parse::<TrustedProxies>().unwrap().is_empty());
     }
 }
