@@ -163,9 +163,19 @@ impl ReservedFile {
     }
 
     /// Writes the contents durably and moves the file to its final path.
-    pub fn write(mut self, contents: &[u8]) -> std::io::Result<()> {
+    pub fn write(self, contents: &[u8]) -> std::io::Result<()> {
+        self.fill(contents)?.place()
+    }
+
+    /// Writes the contents durably, still under the temporary name.
+    pub fn fill(mut self, contents: &[u8]) -> std::io::Result<Self> {
         self.file.write_all(contents)?;
         self.file.sync_all()?;
+        Ok(self)
+    }
+
+    /// Moves the filled file to its final path, replacing what was there.
+    pub fn place(mut self) -> std::io::Result<()> {
         fs::rename(&self.temporary, &self.path)?;
         self.placed = true;
         fs::File::open(folder_of(&self.path))?.sync_all()

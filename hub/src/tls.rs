@@ -71,11 +71,11 @@ pub enum TlsError {
     SamePath { path: PathBuf },
 
     #[error(
-        "{} is the Guardian CA's own file; write the certificate and key elsewhere \
-         (e.g. /etc/guardian/tls/)",
+        "{} is inside the hub's data directory, whose keys and database it could replace; \
+         write the certificate and key elsewhere (e.g. /etc/guardian/tls/)",
         path.display()
     )]
-    CaPath { path: PathBuf },
+    InsideDataDir { path: PathBuf },
 
     #[error(
         "the key {} does not belong to the Guardian CA {}; restore both from the same backup",
@@ -239,11 +239,8 @@ pub fn issue(
         });
     }
     for out in [cert_out, key_out] {
-        let is_ca_file = [CA_CERT, CA_KEY]
-            .iter()
-            .any(|ca_file| same_file(out, &data_dir.join(ca_file)));
-        if is_ca_file {
-            return Err(TlsError::CaPath {
+        if inside(data_dir, out) {
+            return Err(TlsError::InsideDataDir {
                 path: out.to_path_buf(),
             });
         }
@@ -269,21 +266,59 @@ pub fn issue(
     let key = KeyPair::generate()?;
     let certificate = params.signed_by(&key, &issuer)?;
 
-    // Both files are set aside before either replaces anything, so that a
-    // mistyped folder cannot leave a new key beside the old certificate.
+    // A new key beside the old certificate would stop the hub at its next
+    // start: both files are written in full before either is put in place,
+    // and the old key goes back if the certificate cannot follow it.
     let key_file = reserve(key_out)?;
     let cert_file = reserve(cert_out)?;
-    key_file
-        .write(key.serialize_pem().as_bytes())
+    let key_file = key_file
+        .fill(key.serialize_pem().as_bytes())
         .map_err(write_error(key_out))?;
-    cert_file
-        .write(certificate.pem().as_bytes())
+    let cert_file = cert_file
+        .fill(certificate.pem().as_bytes())
         .map_err(write_error(cert_out))?;
+    let old_key = match fs::read(key_out) {
+        Ok(old) => Some(zeroize::Zeroizing::new(old)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(write_error(key_out)(error)),
+    };
+    key_file.place().map_err(write_error(key_out))?;
+    if let Err(error) = cert_file.place() {
+        let restored = match &old_key {
+            Some(old) => write_private(key_out, old),
+            None => fs::remove_file(key_out).map_err(write_error(key_out)),
+        };
+        if let Err(restore_error) = restored {
+            tracing::error!(key = %key_out.display(), error = %restore_error, "cannot put the old key back");
+        }
+        return Err(write_error(cert_out)(error));
+    }
     make_public(cert_out)?;
     Ok(CertificateSummary {
         names,
         not_after: now + chrono::Duration::days(days),
     })
+}
+
+/// Whether `path` would be written inside `dir`: its nearest existing
+/// folder, links resolved, lies in `dir`.
+fn inside(dir: &Path, path: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    path.canonicalize()
+        .ok()
+        .or_else(|| {
+            path.ancestors().skip(1).find_map(|folder| {
+                let folder = if folder.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    folder
+                };
+                folder.canonicalize().ok()
+            })
+        })
+        .is_some_and(|resolved| resolved.starts_with(&dir))
 }
 
 /// Whether two paths name the same file, also through `..` or a link.
@@ -345,6 +380,26 @@ pub fn check_certificate(
     summarise(cert_path, &leaf, now)
 }
 
+/// Checks a certificate that another program (Mosquitto) will serve, and
+/// its key: the key must exist, and where this user may read it, it must
+/// belong to the certificate. A key kept from the hub's user is taken on trust.
+pub fn check_pair_for_another_server(
+    cert_path: &Path,
+    key_path: &Path,
+    now: DateTime<Utc>,
+) -> Result<CertificateSummary, TlsError> {
+    let summary = check_certificate(cert_path, now)?;
+    match fs::File::open(key_path) {
+        Ok(_) => Ok(load_server_identity(cert_path, key_path, now)?.summary),
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => Ok(summary),
+        Err(error) => Err(TlsError::Io {
+            action: "read",
+            path: key_path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
 /// Reads and checks a certificate chain and its key: both parse, the key
 /// belongs to the certificate, and the certificate is valid `now`.
 pub fn load_server_identity(
@@ -385,8 +440,11 @@ impl CertificateSummary {
     /// The whole days left before the certificate ends, once that is within
     /// [`RENEW_WITHIN_DAYS`]; `None` while renewal can wait.
     pub fn days_left_to_renew(&self, now: DateTime<Utc>) -> Option<i64> {
-        let left = (self.not_after - now).num_days();
-        (left <= RENEW_WITHIN_DAYS).then_some(left.max(0))
+        // Rounded up: a certificate issued for 10 days has 10 left, not 9.
+        const DAY: u64 = 24 * 60 * 60;
+        let seconds = (self.not_after - now).num_seconds().max(0).unsigned_abs();
+        let left = i64::try_from(seconds.div_ceil(DAY)).unwrap_or(i64::MAX);
+        (left <= RENEW_WITHIN_DAYS).then_some(left)
     }
 }
 
@@ -482,6 +540,9 @@ fn subject_name(name: &str) -> Result<SanType, TlsError> {
         reason,
     };
     if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        // ::ffff:192.0.2.10 is how an IPv4 address appears to IPv6 software;
+        // an IPv4 connection checks the certificate for 192.0.2.10.
+        let ip = ip.to_canonical();
         if ip.is_unspecified() {
             return Err(bad(
                 "0.0.0.0 and :: are where a server listens, not an address a device connects to",
@@ -495,6 +556,9 @@ fn subject_name(name: &str) -> Result<SanType, TlsError> {
             .is_some_and(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
     {
         return Err(bad("give the name or address without its port"));
+    }
+    if name.starts_with('[') && name.ends_with(']') {
+        return Err(bad("write an IPv6 address without its brackets"));
     }
     if !name.is_ascii() {
         return Err(bad(
@@ -641,6 +705,11 @@ fn make_public(path: &Path) -> Result<(), TlsError> {
 mod tests {
     use super::*;
 
+    /// The hub's data directory; certificates are written beside it.
+    fn hub_dir(dir: &tempfile::TempDir) -> PathBuf {
+        dir.path().join("hub")
+    }
+
     fn now() -> DateTime<Utc> {
         "2026-09-01T08:00:00Z".parse().unwrap()
     }
@@ -648,15 +717,15 @@ mod tests {
     #[test]
     fn an_issued_certificate_names_its_hosts_and_loads_until_it_expires() {
         let dir = tempfile::tempdir().unwrap();
-        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap();
         let names = vec!["hub.local".to_owned(), "192.0.2.10".to_owned()];
         let cert = dir.path().join("mqtt.pem");
         let key = dir.path().join("mqtt-key.pem");
-        issue(dir.path(), &names, 30, now(), &cert, &key).unwrap();
+        issue(&hub_dir(&dir), &names, 30, now(), &cert, &key).unwrap();
 
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&key), 0o600);
-        assert_eq!(mode(&dir.path().join(CA_KEY)), 0o600);
+        assert_eq!(mode(&hub_dir(&dir).join(CA_KEY)), 0o600);
         assert_eq!(mode(&cert), 0o644);
 
         let identity = load_server_identity(&cert, &key, now()).unwrap();
@@ -664,8 +733,8 @@ mod tests {
         assert_eq!(check_certificate(&cert, now()).unwrap().names, names);
 
         // Only the CA's own certificate can be pinned as a CA.
-        let ca_pem = fs::read_to_string(dir.path().join(CA_CERT)).unwrap();
-        check_ca(&dir.path().join(CA_CERT), &ca_pem).unwrap();
+        let ca_pem = fs::read_to_string(hub_dir(&dir).join(CA_CERT)).unwrap();
+        check_ca(&hub_dir(&dir).join(CA_CERT), &ca_pem).unwrap();
         let leaf = check_ca(&cert, &fs::read_to_string(&cert).unwrap()).unwrap_err();
         assert!(matches!(leaf, TlsError::NotCa { .. }), "{leaf}");
 
@@ -673,7 +742,7 @@ mod tests {
         let soon = now() + chrono::Duration::days(20);
         assert_eq!(identity.summary.days_left_to_renew(soon), Some(10));
         let (long_cert, long_key) = (dir.path().join("long.pem"), dir.path().join("long-key.pem"));
-        let long = issue(dir.path(), &names, 397, now(), &long_cert, &long_key).unwrap();
+        let long = issue(&hub_dir(&dir), &names, 397, now(), &long_cert, &long_key).unwrap();
         assert_eq!(long.days_left_to_renew(now()), None);
 
         let later = now() + chrono::Duration::days(31);
@@ -685,12 +754,12 @@ mod tests {
     #[test]
     fn a_key_from_another_certificate_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap();
         let names = vec!["hub.local".to_owned()];
         let (cert_a, key_a) = (dir.path().join("a.pem"), dir.path().join("a-key.pem"));
         let (cert_b, key_b) = (dir.path().join("b.pem"), dir.path().join("b-key.pem"));
-        issue(dir.path(), &names, 30, now(), &cert_a, &key_a).unwrap();
-        issue(dir.path(), &names, 30, now(), &cert_b, &key_b).unwrap();
+        issue(&hub_dir(&dir), &names, 30, now(), &cert_a, &key_a).unwrap();
+        issue(&hub_dir(&dir), &names, 30, now(), &cert_b, &key_b).unwrap();
 
         let error = load_server_identity(&cert_a, &key_b, now()).unwrap_err();
         assert!(matches!(error, TlsError::Mismatch { .. }), "{error}");
@@ -701,11 +770,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.pem");
         let key = dir.path().join("x-key.pem");
-        let error = issue(dir.path(), &["hub.local".into()], 30, now(), &out, &key).unwrap_err();
+        let error =
+            issue(&hub_dir(&dir), &["hub.local".into()], 30, now(), &out, &key).unwrap_err();
         assert!(matches!(error, TlsError::NoCa { .. }), "{error}");
 
-        init_ca(dir.path(), "CEIP Test", now()).unwrap();
-        let again = init_ca(dir.path(), "CEIP Test", now()).unwrap_err();
+        init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap();
+        let again = init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap_err();
         assert!(matches!(again, TlsError::CaExists { .. }), "{again}");
 
         for bad in [
@@ -719,15 +789,17 @@ mod tests {
             "192.168.1.10:8883",
             "hub.local:8883",
             "999.1.1.1",
+            "[2001:db8::1]",
+            "::ffff:0.0.0.0",
         ] {
-            let error = issue(dir.path(), &[bad.into()], 30, now(), &out, &key).unwrap_err();
+            let error = issue(&hub_dir(&dir), &[bad.into()], 30, now(), &out, &key).unwrap_err();
             assert!(
                 matches!(error, TlsError::BadName { .. }),
                 "{bad:?}: {error}"
             );
         }
         let with_port = issue(
-            dir.path(),
+            &hub_dir(&dir),
             &["192.168.1.10:8883".into()],
             30,
             now(),
@@ -736,16 +808,31 @@ mod tests {
         );
         let with_port = with_port.unwrap_err().to_string();
         assert!(with_port.contains("without its port"), "{with_port}");
+
+        // The IPv4-mapped form names the IPv4 address that connections check.
+        issue(
+            &hub_dir(&dir),
+            &["::ffff:192.0.2.10".into()],
+            30,
+            now(),
+            &out,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(
+            check_certificate(&out, now()).unwrap().names,
+            ["192.0.2.10"]
+        );
         assert!(matches!(
-            issue(dir.path(), &[], 30, now(), &out, &key),
+            issue(&hub_dir(&dir), &[], 30, now(), &out, &key),
             Err(TlsError::NoNames)
         ));
         assert!(matches!(
-            issue(dir.path(), &["hub.local".into()], 0, now(), &out, &key),
+            issue(&hub_dir(&dir), &["hub.local".into()], 0, now(), &out, &key),
             Err(TlsError::BadDays { .. })
         ));
         assert!(matches!(
-            init_ca(dir.path(), " ", now()),
+            init_ca(&hub_dir(&dir), " ", now()),
             Err(TlsError::NoSchool)
         ));
     }
@@ -753,24 +840,28 @@ mod tests {
     #[test]
     fn a_mistyped_output_never_costs_the_working_key() {
         let dir = tempfile::tempdir().unwrap();
-        init_ca(dir.path(), "CEIP Test", now()).unwrap();
+        init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap();
         let names = vec![" hub.local ".to_owned()];
         let cert = dir.path().join("mqtt.pem");
         let key = dir.path().join("mqtt-key.pem");
-        let issued = issue(dir.path(), &names, 30, now(), &cert, &key).unwrap();
+        let issued = issue(&hub_dir(&dir), &names, 30, now(), &cert, &key).unwrap();
         assert_eq!(issued.names, ["hub.local"]);
         let working_key = fs::read(&key).unwrap();
 
-        let same = issue(dir.path(), &names, 30, now(), &key, &key).unwrap_err();
+        let same = issue(&hub_dir(&dir), &names, 30, now(), &key, &key).unwrap_err();
         assert!(matches!(same, TlsError::SamePath { .. }), "{same}");
         let typo = dir.path().join("no-such-folder/mqtt.pem");
-        let error = issue(dir.path(), &names, 30, now(), &typo, &key).unwrap_err();
+        let error = issue(&hub_dir(&dir), &names, 30, now(), &typo, &key).unwrap_err();
         assert!(matches!(error, TlsError::Io { .. }), "{error}");
         let folder = dir.path().join("tls-folder");
         fs::create_dir(&folder).unwrap();
-        let error = issue(dir.path(), &names, 30, now(), &folder, &key).unwrap_err();
+        let error = issue(&hub_dir(&dir), &names, 30, now(), &folder, &key).unwrap_err();
         assert!(matches!(error, TlsError::Io { .. }), "{error}");
-        let error = issue(dir.path(), &names, 30, now(), &cert, &folder).unwrap_err();
+        let error = issue(&hub_dir(&dir), &names, 30, now(), &cert, &folder).unwrap_err();
+        assert!(matches!(error, TlsError::Io { .. }), "{error}");
+        // The certificate fails only when it is put in place, after the key.
+        let slashed = dir.path().join("mqtt.pem/");
+        let error = issue(&hub_dir(&dir), &names, 30, now(), &slashed, &key).unwrap_err();
         assert!(matches!(error, TlsError::Io { .. }), "{error}");
 
         assert_eq!(fs::read(&key).unwrap(), working_key);
@@ -778,30 +869,35 @@ mod tests {
     }
 
     #[test]
-    fn the_ca_files_cannot_be_overwritten_and_a_foreign_ca_key_is_caught() {
+    fn nothing_is_written_into_the_data_directory_and_a_foreign_ca_key_is_caught() {
         let dir = tempfile::tempdir().unwrap();
-        init_ca(dir.path(), "CEIP Test", now()).unwrap();
-        let ca_key = fs::read(dir.path().join(CA_KEY)).unwrap();
+        init_ca(&hub_dir(&dir), "CEIP Test", now()).unwrap();
+        let ca_key = fs::read(hub_dir(&dir).join(CA_KEY)).unwrap();
         let names = vec!["hub.local".to_owned()];
         let cert = dir.path().join("mqtt.pem");
         let key = dir.path().join("mqtt-key.pem");
 
-        let through_dots = dir.path().join("tls/../tls/ca-key.pem");
+        let through_dots = hub_dir(&dir).join("tls/../tls/ca-key.pem");
+        let sealing_key = hub_dir(&dir).join("keys/sealing.key");
+        let database = hub_dir(&dir).join("hub.sqlite");
         for (cert_out, key_out) in [
-            (&cert, &dir.path().join(CA_KEY)),
-            (&dir.path().join(CA_CERT), &key),
+            (&cert, &hub_dir(&dir).join(CA_KEY)),
+            (&hub_dir(&dir).join(CA_CERT), &key),
             (&cert, &through_dots),
+            (&cert, &sealing_key),
+            (&database, &key),
         ] {
-            let error = issue(dir.path(), &names, 30, now(), cert_out, key_out).unwrap_err();
-            assert!(matches!(error, TlsError::CaPath { .. }), "{error}");
+            let error = issue(&hub_dir(&dir), &names, 30, now(), cert_out, key_out).unwrap_err();
+            assert!(matches!(error, TlsError::InsideDataDir { .. }), "{error}");
         }
-        assert_eq!(fs::read(dir.path().join(CA_KEY)).unwrap(), ca_key);
+        assert_eq!(fs::read(hub_dir(&dir).join(CA_KEY)).unwrap(), ca_key);
+        assert!(!database.exists());
 
         // A key restored from another hub's backup is named, not used.
         let other = tempfile::tempdir().unwrap();
-        init_ca(other.path(), "CEIP Other", now()).unwrap();
-        fs::copy(other.path().join(CA_KEY), dir.path().join(CA_KEY)).unwrap();
-        let error = issue(dir.path(), &names, 30, now(), &cert, &key).unwrap_err();
+        init_ca(&hub_dir(&other), "CEIP Other", now()).unwrap();
+        fs::copy(hub_dir(&other).join(CA_KEY), hub_dir(&dir).join(CA_KEY)).unwrap();
+        let error = issue(&hub_dir(&dir), &names, 30, now(), &cert, &key).unwrap_err();
         assert!(matches!(error, TlsError::CaKeyMismatch { .. }), "{error}");
         assert!(!cert.exists() && !key.exists());
     }
