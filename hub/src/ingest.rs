@@ -141,7 +141,15 @@ pub async fn run(hub: Arc<Hub>, broker: BrokerLink, ready: tokio::sync::oneshot:
                     }
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                // Until the first login, retries stay frequent: `serve` gives
+                // up after 15 s, and a broker starting beside the hub should
+                // be found within a second of listening.
+                let longest = if connected_once {
+                    Duration::from_secs(10)
+                } else {
+                    Duration::from_secs(1)
+                };
+                backoff = (backoff * 2).min(longest);
             }
         }
     }

@@ -456,7 +456,11 @@ fn main() -> ExitCode {
     // into (root's home, under runuser); a broken one deserves a word.
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() && !in_closed_folder(&error) {
-            eprintln!("warning: ignoring .env: {error}");
+            let from = std::env::current_dir().unwrap_or_default();
+            eprintln!(
+                "warning: ignoring the .env file (looked for from {} upwards): {error}",
+                from.display()
+            );
         }
     }
     init_logging();
@@ -692,8 +696,8 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let hub = Arc::new(hub);
 
-        let (broker_link, mqtts) = broker_link(&hub, &args, mqtt_identity.as_ref(), external_ca)?;
-
+        // The web ports are bound before the embedded broker starts, so that
+        // a port given twice is refused by the broker's own check, by name.
         let listener = std::net::TcpListener::bind(args.http)
             .with_context(|| format!("cannot listen for HTTP on {}; pick another address with --http", args.http))?;
         let http = listener.local_addr()?;
@@ -705,6 +709,8 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+
+        let (broker_link, mqtts) = broker_link(&hub, &args, mqtt_identity.as_ref(), external_ca)?;
 
         let sms: Arc<dyn sms::SmsSender> =
             Arc::new(sms::FileSmsOutbox::new(&hub.data_dir, hub.clock.clone())?);
@@ -719,8 +725,9 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|_| {
                 let hint = if args.external_broker.is_some() {
-                    "; check the address, that Mosquitto lists the hub's login (mosquitto sync), \
-                     and whether that port speaks TLS (--external-broker-ca)"
+                    "; check that Mosquitto runs (systemctl status mosquitto) and listens there, \
+                     that it lists the hub's login (mosquitto sync), and whether that port \
+                     speaks TLS (--external-broker-ca)"
                 } else {
                     ""
                 };
@@ -744,11 +751,12 @@ fn serve(hub: Hub, args: ServeArgs) -> anyhow::Result<ExitCode> {
         guardian_hub::service::notify_ready();
         let watchdog = tokio::spawn(guardian_hub::service::watchdog(hub.clone()));
         let retention = tokio::spawn(retention::purge_periodically(hub.clone()));
-        let served_certificates = [&web_identity, &mqtt_identity]
+        let mut served_certificates: Vec<_> = [&web_identity, &mqtt_identity]
             .into_iter()
             .flatten()
             .map(|identity| (identity.cert_path.clone(), identity.summary.clone()))
             .collect();
+        served_certificates.extend(mosquitto_certificate(&hub));
         let renewals = tokio::spawn(tls::remind_renewals(hub.clock.clone(), served_certificates));
         if let Some(listener) = redirect {
             tracing::info!(address = %listener.local_addr()?, "plain HTTP redirects to HTTPS");
@@ -819,6 +827,28 @@ fn server_identity(
         "{what} TLS certificate loaded"
     );
     Ok(Some(identity))
+}
+
+/// The certificate Mosquitto serves to the devices, when the hub keeps its
+/// files: the devices depend on it as much as on the hub's own, so it is
+/// logged and reminded the same way.
+fn mosquitto_certificate(hub: &Hub) -> Option<(PathBuf, tls::CertificateSummary)> {
+    let cert = mosquitto::served_certificate(hub.mosquitto_dir.as_deref()?)?;
+    match tls::check_certificate(&cert, hub.clock.now()) {
+        Ok(summary) => {
+            tracing::info!(
+                certificate = %cert.display(),
+                names = ?summary.names,
+                not_after = %summary.not_after,
+                "Mosquitto's TLS certificate"
+            );
+            Some((cert, summary))
+        }
+        Err(error) => {
+            tracing::error!(%error, "Mosquitto's TLS certificate is not usable; devices cannot connect");
+            None
+        }
+    }
 }
 
 /// How the hub reaches its broker: an external one as given, or the embedded
@@ -926,8 +956,8 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
         } => {
             let tls = match (tls_listen, cert, key) {
                 (Some(address), Some(cert), Some(key)) => {
-                    // The key is Mosquitto's to read, not the hub's user's.
-                    tls::check_certificate(&cert, hub.clock.now())?;
+                    // The key is Mosquitto's to read, maybe not the hub's user's.
+                    tls::check_pair_for_another_server(&cert, &key, hub.clock.now())?;
                     Some(mosquitto::TlsListener {
                         address,
                         cert: absolute(&cert)?,
@@ -969,12 +999,12 @@ fn run_mosquitto(hub: &Hub, command: MosquittoCommand) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether dotenvy failed only because the working folder cannot be searched,
-/// so that whether a .env is there at all cannot be known.
+/// Whether dotenvy failed only because a folder on its way up could not be
+/// searched: a .env in the working folder that exists but cannot be read
+/// still deserves the warning.
 fn in_closed_folder(error: &dotenvy::Error) -> bool {
     matches!(error, dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied)
-        && std::fs::symlink_metadata(".env")
-            .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+        && std::fs::symlink_metadata(".env").is_err()
 }
 
 async fn shutdown_signal() {

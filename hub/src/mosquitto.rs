@@ -177,6 +177,15 @@ pub fn write_config(dir: &Path, listeners: &Listeners) -> Result<PathBuf, Mosqui
     Ok(path)
 }
 
+/// The certificate that `guardian.conf` in `dir` has Mosquitto serve to the
+/// devices, if setup gave it one.
+pub fn served_certificate(dir: &Path) -> Option<PathBuf> {
+    let conf = fs::read_to_string(dir.join("guardian.conf")).ok()?;
+    conf.lines()
+        .find_map(|line| line.strip_prefix("certfile "))
+        .map(|path| PathBuf::from(path.trim()))
+}
+
 /// Active devices with their login and Mosquitto hash, and those without one.
 #[allow(clippy::type_complexity)]
 fn active_devices(hub: &Hub) -> Result<(Vec<(Uuid, String, String)>, Vec<Uuid>), MosquittoError> {
@@ -235,6 +244,23 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<(), MosquittoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_served_certificate_is_read_back_from_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(served_certificate(dir.path()), None);
+        let tls = TlsListener {
+            address: "127.0.0.1:8883".parse().unwrap(),
+            cert: PathBuf::from("/etc/guardian/tls/mqtt-cert.pem"),
+            key: PathBuf::from("/etc/guardian/tls/mqtt-key.pem"),
+        };
+        let listeners = Listeners {
+            plain: Some("127.0.0.1:1883".parse().unwrap()),
+            tls: Some(tls.clone()),
+        };
+        write_config(dir.path(), &listeners).unwrap();
+        assert_eq!(served_certificate(dir.path()), Some(tls.cert));
+    }
 
     #[test]
     fn hashes_are_pbkdf2_sha512_in_mosquittos_format() {

@@ -58,24 +58,30 @@ fn setup_writes_absolute_paths_and_a_refused_setup_changes_nothing() {
         assert!(conf.contains(&line), "no {line:?} in\n{conf}");
     }
 
-    // A certificate that does not parse: the setup is refused before any of
-    // Mosquitto's files is replaced.
+    // A certificate that does not parse, a key of another certificate, a
+    // missing key: each setup is refused before any of Mosquitto's files is
+    // replaced, naming the file at fault.
     let passwd_before = std::fs::read(w.join("mosquitto/passwd")).unwrap();
     std::fs::write(w.join("broken.pem"), "not a certificate").unwrap();
-    let broken = [&setup[..6], &["broken.pem", "--key", "mqtt-key.pem"]].concat();
-    let refused = hub_in(w, &broken);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("broken.pem"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    assert_eq!(
-        std::fs::read_to_string(w.join("mosquitto/guardian.conf")).unwrap(),
-        conf
-    );
-    assert_eq!(
-        std::fs::read(w.join("mosquitto/passwd")).unwrap(),
-        passwd_before
-    );
+    let other = ["--cert", "other.pem", "--key", "other-key.pem"];
+    assert!(succeeded(&hub_in(w, &[&issue[..], &other[..]].concat())));
+    for (cert, key, named) in [
+        ("broken.pem", "mqtt-key.pem", "broken.pem"),
+        ("mqtt.pem", "other-key.pem", "does not belong"),
+        ("mqtt.pem", "no-such-key.pem", "no-such-key.pem"),
+    ] {
+        let wrong = [&setup[..5], &[cert, "--key", key]].concat();
+        let refused = hub_in(w, &wrong);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{cert} {key}");
+        assert!(stderr.contains(named), "{cert} {key}: {stderr}");
+        assert_eq!(
+            std::fs::read_to_string(w.join("mosquitto/guardian.conf")).unwrap(),
+            conf
+        );
+        assert_eq!(
+            std::fs::read(w.join("mosquitto/passwd")).unwrap(),
+            passwd_before
+        );
+    }
 }

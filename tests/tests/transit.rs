@@ -322,6 +322,32 @@ fn two_listeners_sharing_a_port_are_refused_before_the_hub_starts() {
             && stderr.contains("--mqtts"),
         "{stderr}"
     );
+
+    // The web page's port, given again to the devices' listener.
+    let web_port = port_on(HUB_IP);
+    let output = hub_cli(
+        &s.school.hub_dir,
+        &[
+            "serve",
+            "--http",
+            &format!("{HUB_IP}:{web_port}"),
+            "--mqtt",
+            "127.0.0.1:0",
+            "--mqtts",
+            &format!("{HUB_IP}:{web_port}"),
+            "--mqtt-cert",
+            cert.cert(),
+            "--mqtt-key",
+            cert.key(),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen for MQTT on {HUB_IP}:{web_port}")),
+        "{stderr}"
+    );
 }
 
 /// `GET path` over HTTPS, trusting only `ca_pem`, checking the certificate
