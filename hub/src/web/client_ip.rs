@@ -9,7 +9,7 @@
 //! trusted proxy: everything left of it was written by the client, or by
 //! proxies nobody vouches for. The `Forwarded` header (RFC 7239) is not read.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -97,7 +97,11 @@ impl FromStr for TrustedProxies {
                 IpNet::V4(_) => SHORTEST_V4_PREFIX,
                 IpNet::V6(_) => SHORTEST_V6_PREFIX,
             };
-            if network.prefix_len() < shortest {
+            // An IPv6 network around the whole mapped block would believe
+            // every IPv4 client.
+            let holds_all_ipv4 = matches!(network, IpNet::V6(v6)
+                if v6.contains(&Ipv4Addr::UNSPECIFIED.to_ipv6_mapped()));
+            if network.prefix_len() < shortest || holds_all_ipv4 {
                 return Err(BadTrustedProxy::TooWide(item.to_owned()));
             }
             networks.push(network);
@@ -331,6 +335,7 @@ mod tests {
             "2000::/8",
             "2001:db8::/31",
             "::ffff:0.0.0.0/96",
+            "::ffff:192.0.2.0/95",
         ] {
             assert!(matches!(
                 wide.parse::<TrustedProxies>(),
