@@ -297,26 +297,36 @@ fn the_hub_refuses_to_serve_an_expired_certificate_c32() {
 fn two_listeners_sharing_a_port_are_refused_before_the_hub_starts() {
     let s = TlsSchool::new();
     let cert = s.issue("shared-port", &[HUB_IP]);
+    let refused = |http: &str, mqtt: &str, mqtts: &str| {
+        let output = hub_cli(
+            &s.school.hub_dir,
+            &[
+                "serve",
+                "--http",
+                http,
+                "--mqtt",
+                mqtt,
+                "--mqtts",
+                mqtts,
+                "--mqtt-cert",
+                cert.cert(),
+                "--mqtt-key",
+                cert.key(),
+            ],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "{stderr}");
+        stderr
+    };
+
+    // The wildcard address overlaps the loopback one on the same port.
     let port = port_on("127.0.0.1");
-    let output = hub_cli(
-        &s.school.hub_dir,
-        &[
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--mqtt",
-            &format!("127.0.0.1:{port}"),
-            "--mqtts",
-            &format!("0.0.0.0:{port}"),
-            "--mqtt-cert",
-            cert.cert(),
-            "--mqtt-key",
-            cert.key(),
-        ],
-        None,
+    let stderr = refused(
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{port}"),
+        &format!("0.0.0.0:{port}"),
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen for MQTT on 0.0.0.0:{port}"))
             && stderr.contains("--mqtts"),
@@ -324,28 +334,10 @@ fn two_listeners_sharing_a_port_are_refused_before_the_hub_starts() {
     );
 
     // The web page's port, given again to the devices' listener.
-    let web_port = port_on(HUB_IP);
-    let output = hub_cli(
-        &s.school.hub_dir,
-        &[
-            "serve",
-            "--http",
-            &format!("{HUB_IP}:{web_port}"),
-            "--mqtt",
-            "127.0.0.1:0",
-            "--mqtts",
-            &format!("{HUB_IP}:{web_port}"),
-            "--mqtt-cert",
-            cert.cert(),
-            "--mqtt-key",
-            cert.key(),
-        ],
-        None,
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let web = format!("{HUB_IP}:{}", port_on(HUB_IP));
+    let stderr = refused(&web, "127.0.0.1:0", &web);
     assert!(
-        stderr.contains(&format!("cannot listen for MQTT on {HUB_IP}:{web_port}")),
+        stderr.contains(&format!("cannot listen for MQTT on {web}")),
         "{stderr}"
     );
 }
