@@ -266,22 +266,45 @@ pub fn issue(
     let key = KeyPair::generate()?;
     let certificate = params.signed_by(&key, &issuer)?;
 
-    // A new key beside the old certificate would stop the hub at its next
-    // start: both files are written in full before either is put in place,
-    // and the old key goes back if the certificate cannot follow it.
+    place_pair(
+        key_out,
+        key.serialize_pem().as_bytes(),
+        cert_out,
+        certificate.pem().as_bytes(),
+    )?;
+    make_public(cert_out)?;
+    Ok(CertificateSummary {
+        names,
+        not_after: now + chrono::Duration::days(days),
+    })
+}
+
+/// Replaces a key and its certificate together. A new key beside the old
+/// certificate would stop the hub at its next start, so both files are
+/// written in full before either is put in place, and the old key goes back
+/// if the certificate cannot follow it.
+fn place_pair(
+    key_out: &Path,
+    key_pem: &[u8],
+    cert_out: &Path,
+    cert_pem: &[u8],
+) -> Result<(), TlsError> {
     let key_file = reserve(key_out)?;
     let cert_file = reserve(cert_out)?;
-    let key_file = key_file
-        .fill(key.serialize_pem().as_bytes())
-        .map_err(write_error(key_out))?;
-    let cert_file = cert_file
-        .fill(certificate.pem().as_bytes())
-        .map_err(write_error(cert_out))?;
+    let key_file = key_file.fill(key_pem).map_err(write_error(key_out))?;
+    let cert_file = cert_file.fill(cert_pem).map_err(write_error(cert_out))?;
     let old_key = match fs::read(key_out) {
         Ok(old) => Some(zeroize::Zeroizing::new(old)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(write_error(key_out)(error)),
+        Err(error) => {
+            return Err(TlsError::Io {
+                action: "read",
+                path: key_out.to_path_buf(),
+                error,
+            })
+        }
     };
+
     key_file.place().map_err(write_error(key_out))?;
     if let Err(error) = cert_file.place() {
         let restored = match &old_key {
@@ -289,15 +312,15 @@ pub fn issue(
             None => fs::remove_file(key_out).map_err(write_error(key_out)),
         };
         if let Err(restore_error) = restored {
-            tracing::error!(key = %key_out.display(), error = %restore_error, "cannot put the old key back");
+            tracing::error!(
+                key = %key_out.display(),
+                error = %restore_error,
+                "cannot put the old key back; issue the certificate again"
+            );
         }
         return Err(write_error(cert_out)(error));
     }
-    make_public(cert_out)?;
-    Ok(CertificateSummary {
-        names,
-        not_after: now + chrono::Duration::days(days),
-    })
+    Ok(())
 }
 
 /// Whether `path` would be written inside `dir`: its nearest existing
