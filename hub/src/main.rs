@@ -1043,6 +1043,9 @@ fn add_device(
         }
         None => tls::ca_certificate(&hub.data_dir)?,
     };
+    // Whether the broker's certificate names `broker` is not checked here:
+    // `device add` does not know which certificate the broker serves. The
+    // device's first connection names the mismatch.
     if broker_ca.is_none() && !broker.is_loopback() {
         bail!(
             "{broker} is on the network, and a device must not speak plain MQTT there: create \
