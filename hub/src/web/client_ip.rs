@@ -181,27 +181,17 @@ impl TrustedProxies {
 /// (`203.0.113.7:4711`, `[2001:db8::1]:4711`) as some proxies write it.
 fn forwarded_address(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
-    if let Ok(ip) = entry.parse::<IpAddr>() {
-        return Some(ip.to_canonical());
-    }
-    entry
-        .parse::<SocketAddr>()
-        .ok()
-        .map(|address| address.ip().to_canonical())
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|address| address.ip()))
+        .ok()?;
+    Some(ip.to_canonical())
 }
 
-impl ClientIp {
-    /// The peer's address as the client's, for a request that came straight
-    /// to the hub.
-    pub fn from_peer(peer: SocketAddr) -> Self {
-        // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
-        let ip = peer.ip().to_canonical();
-        Self {
-            peer: ip,
-            chosen: ip,
-        }
-    }
+/// The proxies of a router that trusts none.
+static NO_TRUSTED_PROXIES: TrustedProxies = TrustedProxies(Vec::new());
 
+impl ClientIp {
     /// Finds the peer in a request's extensions, where
     /// `into_make_service_with_connect_info` puts it, and the trusted
     /// proxies, where the router's layer puts them.
@@ -215,10 +205,11 @@ impl ClientIp {
                      into_make_service_with_connect_info::<SocketAddr>()",
                 )
             })?;
-        Ok(match parts.extensions.get::<Arc<TrustedProxies>>() {
-            Some(proxies) => proxies.client_of(peer.ip(), &parts.headers),
-            None => Self::from_peer(*peer),
-        })
+        let proxies = parts
+            .extensions
+            .get::<Arc<TrustedProxies>>()
+            .map_or(&NO_TRUSTED_PROXIES, |proxies| proxies.as_ref());
+        Ok(proxies.client_of(peer.ip(), &parts.headers))
     }
 }
 
