@@ -162,6 +162,14 @@ impl ReservedFile {
         })
     }
 
+    /// Gives the file these permissions instead of 0600, whatever the umask,
+    /// for a file others read: a certificate, a list a broker reads.
+    pub fn with_mode(self, mode: u32) -> std::io::Result<Self> {
+        self.file
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(self)
+    }
+
     /// Writes the contents durably and moves the file to its final path.
     pub fn write(self, contents: &[u8]) -> std::io::Result<()> {
         self.fill(contents)?.place()

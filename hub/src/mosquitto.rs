@@ -18,9 +18,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -31,6 +29,7 @@ use sha2::Sha512;
 use uuid::Uuid;
 
 use crate::accounts::HUB_MQTT_USERNAME;
+use crate::keys::ReservedFile;
 use crate::Hub;
 
 /// PBKDF2 rounds. Every Guardian password is 256 random bits, which no
@@ -222,23 +221,14 @@ fn active_devices(hub: &Hub) -> Result<(Vec<(Uuid, String, String)>, Vec<Uuid>),
 /// so Mosquitto never reads half a list. Mode 0640: the broker's group reads
 /// it (the folder is set-group-id to that group), nobody else does.
 fn replace_file(path: &Path, contents: &[u8]) -> Result<(), MosquittoError> {
-    let error = |error| MosquittoError::Write {
-        path: path.to_path_buf(),
-        error,
-    };
-    let temporary = path.with_extension("new");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o640)
-        .open(&temporary)
-        .map_err(error)?;
-    file.set_permissions(fs::Permissions::from_mode(0o640))
-        .map_err(error)?;
-    file.write_all(contents).map_err(error)?;
-    file.sync_all().map_err(error)?;
-    fs::rename(&temporary, path).map_err(error)
+    // Mosquitto's group reads the lists; the umask must not take that away.
+    ReservedFile::create(path)
+        .and_then(|file| file.with_mode(0o640))
+        .and_then(|file| file.write(contents))
+        .map_err(|error| MosquittoError::Write {
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! CA on its machines.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -134,6 +134,9 @@ pub enum TlsError {
         detail: String,
     },
 }
+
+/// Certificates are public: readable by the broker's own user too.
+const CERTIFICATE_MODE: u32 = 0o644;
 
 /// From how many days before its end a served certificate is reported as
 /// due for renewal.
@@ -272,7 +275,6 @@ pub fn issue(
         cert_out,
         certificate.pem().as_bytes(),
     )?;
-    make_public(cert_out)?;
     Ok(CertificateSummary {
         names,
         not_after: now + chrono::Duration::days(days),
@@ -292,7 +294,10 @@ fn place_pair(
     let key_file = reserve(key_out)?;
     let cert_file = reserve(cert_out)?;
     let key_file = key_file.fill(key_pem).map_err(write_error(key_out))?;
-    let cert_file = cert_file.fill(cert_pem).map_err(write_error(cert_out))?;
+    let cert_file = cert_file
+        .with_mode(CERTIFICATE_MODE)
+        .and_then(|file| file.fill(cert_pem))
+        .map_err(write_error(cert_out))?;
     let old_key = match fs::read(key_out) {
         Ok(old) => Some(zeroize::Zeroizing::new(old)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
@@ -323,43 +328,29 @@ fn place_pair(
     Ok(())
 }
 
-/// Whether `path` would be written inside `dir`: its nearest existing
-/// folder, links resolved, lies in `dir`.
+/// Whether `path` would be written inside `dir`. A path whose folder does
+/// not exist cannot be written at all.
 fn inside(dir: &Path, path: &Path) -> bool {
-    let Ok(dir) = dir.canonicalize() else {
-        return false;
-    };
-    path.canonicalize()
-        .ok()
-        .or_else(|| {
-            path.ancestors().skip(1).find_map(|folder| {
-                let folder = if folder.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    folder
-                };
-                folder.canonicalize().ok()
-            })
-        })
-        .is_some_and(|resolved| resolved.starts_with(&dir))
+    match (dir.canonicalize(), resolved(path)) {
+        (Ok(dir), Some(path)) => path.starts_with(dir),
+        _ => false,
+    }
 }
 
 /// Whether two paths name the same file, also through `..` or a link.
 fn same_file(a: &Path, b: &Path) -> bool {
-    if a == b {
-        return true;
-    }
-    let canonical = |path: &Path| {
-        let folder = path
-            .parent()
-            .filter(|folder| !folder.as_os_str().is_empty());
-        let folder = folder.map_or_else(|| Path::new(".").canonicalize(), Path::canonicalize);
-        folder
-            .ok()
-            .zip(path.file_name())
-            .map(|(folder, name)| folder.join(name))
-    };
-    matches!((canonical(a), canonical(b)), (Some(a), Some(b)) if a == b)
+    a == b || matches!((resolved(a), resolved(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// Where writing `path` lands: its folder with `..` and links resolved, and
+/// its own name. `None` when the folder does not exist.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let folder = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name()?;
+    Some(folder.canonicalize().ok()?.join(name))
 }
 
 /// Checks that `pem` (from `path`) starts with a CA certificate: a server's
@@ -518,19 +509,9 @@ impl ServerIdentity {
 
 fn load_issuer(data_dir: &Path) -> Result<Issuer<'static, KeyPair>, TlsError> {
     let cert_path = data_dir.join(CA_CERT);
-    let cert_pem = match fs::read(&cert_path) {
-        Ok(pem) => String::from_utf8_lossy(&pem).into_owned(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(TlsError::NoCa { path: cert_path })
-        }
-        Err(error) => {
-            return Err(TlsError::Io {
-                action: "read",
-                path: cert_path,
-                error,
-            })
-        }
-    };
+    let cert_pem = ca_certificate(data_dir)?.ok_or_else(|| TlsError::NoCa {
+        path: cert_path.clone(),
+    })?;
     let key_path = data_dir.join(CA_KEY);
     let key_pem = zeroize::Zeroizing::new(String::from_utf8_lossy(&read(&key_path)?).into_owned());
     let key = KeyPair::from_pem(&key_pem).map_err(|_| TlsError::NoKey {
@@ -710,22 +691,17 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     reserve(path)?.write(contents).map_err(write_error(path))
 }
 
-/// Certificates are public: readable by the broker's own user too.
 fn write_public(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
-    write_private(path, contents)?;
-    make_public(path)
-}
-
-fn make_public(path: &Path) -> Result<(), TlsError> {
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(|error| TlsError::Io {
-        action: "set the permissions of",
-        path: path.to_path_buf(),
-        error,
-    })
+    reserve(path)?
+        .with_mode(CERTIFICATE_MODE)
+        .and_then(|file| file.write(contents))
+        .map_err(write_error(path))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     /// The hub's data directory; certificates are written beside it.
@@ -901,6 +877,7 @@ mod tests {
         let key = dir.path().join("mqtt-key.pem");
 
         let through_dots = hub_dir(&dir).join("tls/../tls/ca-key.pem");
+        fs::create_dir(hub_dir(&dir).join("keys")).unwrap();
         let sealing_key = hub_dir(&dir).join("keys/sealing.key");
         let database = hub_dir(&dir).join("hub.sqlite");
         for (cert_out, key_out) in [
