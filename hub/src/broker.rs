@@ -40,9 +40,6 @@ pub enum BrokerError {
         error: std::io::Error,
     },
 
-    #[error("--mqtt and --mqtts are both {0}; give the TLS listener an address of its own")]
-    SameAddress(SocketAddr),
-
     #[error("cannot start the embedded MQTT broker: {0}")]
     Start(String),
 }
@@ -55,13 +52,9 @@ pub fn start_embedded(
     accounts: Accounts,
     hub_password: &str,
 ) -> Result<Listening, BrokerError> {
-    if let Some((tls_listen, _)) = tls {
-        if tls_listen == listen {
-            return Err(BrokerError::SameAddress(listen));
-        }
-    }
-    // Both probes are held at once, so that two addresses sharing a port
-    // (127.0.0.1:1883 and 0.0.0.0:1883) clash here and not in rumqttd's thread.
+    // Both probes are held at once, so that two listeners on one port (the
+    // same address twice, or 127.0.0.1:1883 and 0.0.0.0:1883) clash here and
+    // not in rumqttd's thread.
     let plain_probe = probe(listen, "--mqtt")?;
     let tls_probe = tls
         .map(|(listen, _)| probe(listen, "--mqtts"))
